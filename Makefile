@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make run   set everything up and run the app (web server + worker) on its embedded defaults
+#   make test  set everything up and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test test-services deps dev-deps browser emulator bench lint clean
+
+$(VENV)/.deps: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: $(VENV)/.deps requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+run: deps
+	$(PY) manage.py serve --port $(PORT)
+
+# Debian's Chromium for the browser tests (Playwright cannot download a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Debian's chromium package (sudo apt-get install chromium) for the browser tests."; fi; }
+
+test: dev-deps browser
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	./scripts/test-services.sh
+
+# The second pass alone: PostgreSQL + Redis + S3-compatible storage, when they are reachable.
+test-services: dev-deps
+	./scripts/test-services.sh
+
+emulator: deps
+	$(PY) -m trakt_emulator --port 8765 --auth-port 8766
+
+bench: dev-deps
+	$(PY) bench/backup_bench.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

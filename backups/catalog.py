@@ -1,0 +1,83 @@
+"""What a backup downloads: one row per file of the archive.
+
+Adding a category is one line. ``file`` is the archive path (without ``.json``)
+and mirrors the API path with ``me`` left out; ``{list_id}`` rows are repeated
+for every list in ``users/lists``. ``activities`` names the keys of
+``/sync/last_activities`` that move when the category changes (incremental
+backups compare them); an empty tuple means "always fetch".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Category:
+    file: str
+    endpoint: str
+    params: dict = field(default_factory=dict)
+    paginated: bool = False
+    optional: bool = False
+    per_list: bool = False
+    unique_key: str | None = None  # items carrying a unique id (deduplicated if pages shift mid-backup)
+    activities: tuple[str, ...] = ()
+
+    def expand(self, list_id: str | None = None) -> tuple[str, str]:
+        """(archive file, endpoint) with the list id filled in."""
+        if not self.per_list:
+            return self.file, self.endpoint
+        return self.file.format(list_id=list_id), self.endpoint.format(list_id=list_id)
+
+
+P = True  # paginated
+SAVED_FILTER_SECTIONS = ("movies", "shows", "calendars", "search")
+HIDDEN_SECTIONS = ("calendar", "progress_watched", "progress_collected", "recommendations", "comments", "dropped")
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("users/settings", "/users/settings", activities=("account.settings_at",)),
+    Category("users/profile", "/users/me", {"extended": "full"}, activities=("account.settings_at",)),
+    Category("users/stats", "/users/me/stats", activities=("all",)),
+    Category("sync/last_activities", "/sync/last_activities"),
+    Category("sync/history", "/sync/history", paginated=P, unique_key="id",
+             activities=("movies.watched_at", "episodes.watched_at")),
+    Category("sync/watched/movies", "/sync/watched/movies", paginated=P, activities=("movies.watched_at",)),
+    Category("sync/watched/shows", "/sync/watched/shows", {"extended": "progress", "specials": "true"}, paginated=P,
+             activities=("episodes.watched_at", "shows.hidden_at")),
+    Category("sync/collection/movies", "/sync/collection/movies", {"extended": "metadata"}, paginated=P,
+             activities=("movies.collected_at",)),
+    Category("sync/collection/shows", "/sync/collection/shows", {"extended": "metadata"}, paginated=P,
+             activities=("episodes.collected_at",)),
+    Category("sync/ratings/movies", "/sync/ratings/movies", paginated=P, activities=("movies.rated_at",)),
+    Category("sync/ratings/shows", "/sync/ratings/shows", paginated=P, activities=("shows.rated_at",)),
+    Category("sync/ratings/seasons", "/sync/ratings/seasons", paginated=P, activities=("seasons.rated_at",)),
+    Category("sync/ratings/episodes", "/sync/ratings/episodes", paginated=P, activities=("episodes.rated_at",)),
+    Category("sync/watchlist", "/sync/watchlist", paginated=P, activities=("watchlist.updated_at",)),
+    Category("sync/favorites", "/sync/favorites", paginated=P, activities=("favorites.updated_at",)),
+    Category("sync/playback", "/sync/playback", activities=("movies.paused_at", "episodes.paused_at")),
+    *(
+        Category(f"users/hidden/{section}", f"/users/hidden/{section}", paginated=P,
+                 activities=("movies.hidden_at", "shows.hidden_at", "seasons.hidden_at", "shows.dropped_at"))
+        for section in HIDDEN_SECTIONS
+    ),
+    Category("users/lists", "/users/me/lists", activities=("lists.updated_at",)),
+    Category("users/lists/{list_id}/items", "/users/me/lists/{list_id}/items", paginated=P, per_list=True,
+             activities=("lists.updated_at",)),
+    Category("users/lists/collaborations", "/users/me/lists/collaborations", activities=("collaborations.updated_at",)),
+    Category("users/comments", "/users/me/comments/all/all", {"include_replies": "true"}, paginated=P,
+             activities=("movies.commented_at", "shows.commented_at", "seasons.commented_at",
+                         "episodes.commented_at", "lists.commented_at")),
+    Category("users/likes/comments", "/users/me/likes/comments", paginated=P, activities=("comments.liked_at",)),
+    Category("users/likes/lists", "/users/me/likes/lists", paginated=P, activities=("lists.liked_at",)),
+    Category("users/notes", "/users/me/notes/all", paginated=P, activities=("notes.updated_at",)),
+    Category("users/followers", "/users/me/followers", activities=("account.followed_at",)),
+    Category("users/following", "/users/me/following", activities=("account.following_at",)),
+    Category("users/friends", "/users/me/friends", activities=("account.followed_at", "account.following_at")),
+    Category("users/requests", "/users/requests", activities=("account.pending_at", "account.requested_at")),
+    Category("users/blocked", "/users/blocked"),
+    *(
+        Category(f"users/saved_filters/{section}", f"/users/saved_filters/{section}", paginated=P, optional=True,
+                 activities=("saved_filters.updated_at",))
+        for section in SAVED_FILTER_SECTIONS
+    ),
+)

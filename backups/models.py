@@ -1,0 +1,168 @@
+"""What trakt-backup stores: the API app, connected accounts, their auth log and backups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from backups.crypto import EncryptedTextField
+
+
+class AppCredentials(models.Model):
+    """The trakt API app (Client ID and Client Secret); one row per installation."""
+
+    client_id = models.CharField(max_length=200)
+    client_secret = EncryptedTextField()
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "trakt app credentials"
+
+    def __str__(self) -> str:
+        return f"trakt app {self.client_id[:8]}…"
+
+    @classmethod
+    def current(cls) -> AppCredentials | None:
+        return cls.objects.order_by("-id").first()
+
+
+class Account(models.Model):
+    """A connected trakt account and its OAuth grant."""
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        NEEDS_RECONNECT = "needs_reconnect", "Must be connected again"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trakt_accounts")
+    username = models.CharField(max_length=200, help_text="trakt username")
+    slug = models.CharField(max_length=200, blank=True)
+    trakt_id = models.CharField(max_length=100, blank=True, help_text="trakt's stable user id (uuid or number)")
+    access_token = EncryptedTextField(blank=True)
+    refresh_token = EncryptedTextField(blank=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    status_detail = models.TextField(blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    backup_cron = models.CharField(max_length=100, blank=True, help_text="cron expression of the backup schedule")
+    keep_last = models.PositiveIntegerField(default=10)
+    keep_monthly = models.PositiveIntegerField(default=12)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(fields=["trakt_id"], condition=~models.Q(trakt_id=""), name="unique_trakt_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_connected(self) -> bool:
+        return self.status == self.Status.CONNECTED and bool(self.refresh_token)
+
+    def token_valid(self, margin: timedelta = timedelta(0)) -> bool:
+        return bool(
+            self.access_token and self.token_expires_at and self.token_expires_at - margin > timezone.now()
+        )
+
+
+class AuthEvent(models.Model):
+    """One OAuth handshake of an account: what the old `auth-USER` log file held, minus the tokens."""
+
+    class Kind(models.TextChoices):
+        EXCHANGE = "exchange", "Code exchange"
+        DEVICE = "device", "Device code"
+        REFRESH = "refresh", "Refresh"
+        REVOKE = "revoke", "Revoke"
+        FAILURE = "failure", "Failure"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="auth_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    ok = models.BooleanField(default=True)
+    detail = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.kind} {'ok' if self.ok else 'failed'}"
+
+
+class Backup(models.Model):
+    """One backup run of an account and the archive it produced."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        COMMAND = "command", "Command line"
+        SCHEDULE = "schedule", "Schedule"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="backups")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    full = models.BooleanField(default=True, help_text="every category fetched (no carry-over)")
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    archive_name = models.CharField(max_length=300, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    content_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="digest of the archived files' digests: equal content, equal value"
+    )
+    item_counts = models.JSONField(default=dict, blank=True)
+    requests_made = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # live progress for the dashboard
+    categories_total = models.PositiveIntegerField(default=0)
+    categories_done = models.PositiveIntegerField(default=0)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    pinned = models.BooleanField(default=False, help_text="kept by retention whatever its age")
+    same_as = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="identical content to this earlier backup, whose archive file it shares",
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verify_ok = models.BooleanField(null=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            # One backup per account at a time, enforced by the database.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_backup_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.created:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started and self.finished:
+            return self.finished - self.started
+        return None
+
+    @property
+    def total_items(self) -> int:
+        return sum(v for v in self.item_counts.values() if isinstance(v, int))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+

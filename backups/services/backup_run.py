@@ -1,0 +1,296 @@
+"""One backup run: fetch every category of the catalog into an archive.
+
+``start_backup`` claims the account (the database allows one queued or running
+backup per account); ``execute_backup`` does the work; ``run_backup`` is both.
+The command line calls ``run_backup``; the web view and the scheduler call
+``start_backup`` and hand the id to a worker, which calls ``execute_backup``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backups import archive
+from backups.catalog import CATEGORIES, Category
+from backups.models import Account, Backup
+from backups.services.grants import ReconnectNeeded, ServiceError, account_client, app_credentials
+from backups.trakt_client import AccessDenied, AccountLocked, Skippable, TraktClient, TraktError
+from trakt_web import __version__
+
+log = logging.getLogger(__name__)
+
+
+class BackupAlreadyRunning(ServiceError):
+    pass
+
+
+@dataclass
+class Progress:
+    """What a running backup reports as it goes (shown live on the dashboard and in the terminal)."""
+
+    categories_total: int = 0
+    categories_done: int = 0
+    pages_fetched: int = 0
+    current: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def archive_root() -> Path:
+    return Path(settings.ARCHIVE_DIR)
+
+
+def account_archive_dir(account: Account) -> Path:
+    return archive.archive_dir(archive_root(), account.slug or account.username)
+
+
+def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL) -> Backup:
+    """Claim the account for one backup, or refuse with a sentence if one is under way."""
+    if not account.is_connected:
+        raise ReconnectNeeded(f"The trakt account {account.username} must be connected again before it can be backed up.")
+    recover_stale_backups(account)
+    try:
+        with transaction.atomic():
+            return Backup.objects.create(account=account, trigger=trigger, status=Backup.Status.QUEUED)
+    except IntegrityError:
+        raise BackupAlreadyRunning(
+            f"A backup of {account.username} is already under way; wait for it to finish."
+        ) from None
+
+
+def recover_stale_backups(account: Account | None = None) -> int:
+    """Mark backups whose worker died as failed, and remove their temporary files.
+
+    A running backup beats its heartbeat at every page; one that has not beaten
+    for longer than the task timeout is dead. A queued one older than the
+    timeout never reached a worker.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.BACKUP_TIMEOUT)
+    stale = Backup.objects.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING]).filter(
+        heartbeat__lt=cutoff
+    ) | Backup.objects.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING], heartbeat__isnull=True,
+                              created__lt=cutoff)
+    if account is not None:
+        stale = stale.filter(account=account)
+    count = 0
+    for backup in stale.select_related("account"):
+        updated = Backup.objects.filter(pk=backup.pk, status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING]).update(
+            status=Backup.Status.FAILED,
+            finished=timezone.now(),
+            error="The backup stopped without finishing (the worker was stopped or the machine restarted). "
+                  "Nothing was kept; the next backup starts afresh.",
+        )
+        if updated:
+            archive.remove_leftovers(account_archive_dir(backup.account))
+            count += 1
+    return count
+
+
+def run_backup(account: Account, trigger: str = Backup.Trigger.COMMAND, progress: ProgressCallback | None = None) -> Backup:
+    return execute_backup(start_backup(account, trigger), progress)
+
+
+def execute_backup(backup: Backup, progress: ProgressCallback | None = None) -> Backup:
+    """Run a claimed backup to the end. Always leaves it succeeded or failed, never half-done."""
+    account = backup.account
+    now = timezone.now()
+    claimed = Backup.objects.filter(pk=backup.pk, status=Backup.Status.QUEUED).update(
+        status=Backup.Status.RUNNING, started=now, heartbeat=now
+    )
+    if not claimed:
+        backup.refresh_from_db()
+        return backup  # already run, or recovered as stale
+    backup.status, backup.started = Backup.Status.RUNNING, now
+    directory = account_archive_dir(account)
+    archive.remove_leftovers(directory)  # safe: this account has no other run (database constraint)
+    writer = archive.ArchiveWriter(directory, account.slug or account.username, now)
+    client: TraktClient | None = None
+    reporter = _Reporter(backup, progress)
+    try:
+        client = account_client(account, app_credentials())
+        counts = _fetch_all(client, writer, reporter)
+        path, size, sha256 = writer.finish(
+            username=account.username, app_version=__version__, requests=client.stats.requests,
+            extra={"retries": client.stats.retries, "rate_limited": client.stats.rate_limited},
+        )
+    except BaseException as exc:  # noqa: BLE001 - every way out must leave no partial archive
+        writer.abort()
+        message = _failure_message(exc, account)
+        log.warning("backup %s of %s failed: %s", backup.pk, account.username, message,
+                    exc_info=not isinstance(exc, (TraktError, ServiceError)))
+        Backup.objects.filter(pk=backup.pk).update(
+            status=Backup.Status.FAILED, finished=timezone.now(), error=message,
+            requests_made=client.stats.requests if client else 0,
+        )
+        backup.refresh_from_db()
+        if not isinstance(exc, Exception):
+            raise
+        _after_run(backup)
+        return backup
+    backup.status = Backup.Status.SUCCESS
+    backup.finished = timezone.now()
+    backup.archive_name = path.name
+    backup.size = size
+    backup.sha256 = sha256
+    backup.content_sha256 = writer.content_digest()
+    backup.item_counts = counts
+    backup.requests_made = client.stats.requests
+    backup.categories_done = backup.categories_total = reporter.state.categories_total
+    backup.pages_fetched = reporter.state.pages_fetched
+    backup.heartbeat = backup.finished
+    backup.error = ""
+    backup.save()
+    log.info("backup %s of %s: %s (%d bytes, %d requests)", backup.pk, account.username, path.name, size,
+             backup.requests_made)
+    _after_run(backup)
+    return backup
+
+
+def _after_run(backup: Backup) -> None:
+    from backups.services import retention  # late import: retention works on finished backups
+
+    retention.after_backup(backup)
+
+
+def _failure_message(exc: BaseException, account: Account) -> str:
+    if isinstance(exc, (ReconnectNeeded, AccessDenied)):
+        return (f"trakt no longer accepts the connection of {account.username}: connect the account again "
+                f"(dashboard → Reconnect, or `python manage.py trakt_auth -u {account.username} --device`).")
+    if isinstance(exc, AccountLocked):
+        return f"trakt has locked the account {account.username}: sign in at trakt.tv to unlock it, then back up again."
+    if isinstance(exc, (TraktError, ServiceError)):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"The archive could not be written ({exc.strerror or exc}): check the free space of the data folder."
+    if isinstance(exc, KeyboardInterrupt):
+        return "The backup was interrupted; nothing was kept."
+    return f"The backup failed unexpectedly ({type(exc).__name__}); see the log for details."
+
+
+class _Reporter:
+    """Pushes progress to the row (throttled) and to an optional callback."""
+
+    def __init__(self, backup: Backup, callback: ProgressCallback | None):
+        self.backup = backup
+        self.callback = callback
+        self.state = Progress()
+        self._last = 0.0
+
+    def update(self, force: bool = False, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self.state, name, value)
+        if self.callback:
+            self.callback(self.state)
+        now = time.monotonic()
+        if force or now - self._last >= 0.5:
+            self._last = now
+            Backup.objects.filter(pk=self.backup.pk).update(
+                categories_total=self.state.categories_total, categories_done=self.state.categories_done,
+                pages_fetched=self.state.pages_fetched, heartbeat=timezone.now(),
+            )
+
+    def page(self) -> None:
+        self.update(pages_fetched=self.state.pages_fetched + 1)
+
+
+def _fetch_all(client: TraktClient, writer: archive.ArchiveWriter, reporter: _Reporter) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    fixed = [c for c in CATEGORIES if not c.per_list]
+    per_list = [c for c in CATEGORIES if c.per_list]
+    reporter.update(force=True, categories_total=len(CATEGORIES))
+    list_ids: list[str] = []
+    for category in fixed:
+        reporter.update(current=category.file)
+        value = _fetch_category(client, writer, category, None, reporter)
+        if value is not None:
+            counts[category.file] = value[0]
+            if category.file == "users/lists":
+                list_ids = [str(item["ids"]["trakt"]) for item in value[1] if isinstance(item, dict)
+                            and isinstance(item.get("ids"), dict) and item["ids"].get("trakt") is not None]
+        reporter.update(force=True, categories_done=reporter.state.categories_done + 1)
+    for category in per_list:
+        total = 0
+        for list_id in list_ids:
+            value = _fetch_category(client, writer, category, list_id, reporter)
+            if value is not None:
+                total += value[0]
+        counts[category.file] = total
+        reporter.update(force=True, categories_done=reporter.state.categories_done + 1)
+    return counts
+
+
+def _fetch_category(client: TraktClient, writer: archive.ArchiveWriter, category: Category, list_id: str | None,
+                    reporter: _Reporter) -> tuple[int, list] | None:
+    """Fetch one file. Returns (item count, the value for small non-paginated answers) or None if skipped."""
+    file, endpoint = category.expand(list_id)
+    try:
+        if not category.paginated:
+            response = client.get(endpoint, category.params)
+            reporter.page()
+            value = response.data
+            if _page_count(response) > 1:  # trakt started paginating it: never trust one page
+                return _fetch_pages(client, writer, category, file, endpoint, reporter), []
+            count = writer.write_value(file, value, endpoint=endpoint, params=category.params)
+            return count, value if isinstance(value, list) else []
+        return _fetch_pages(client, writer, category, file, endpoint, reporter), []
+    except Skippable as exc:
+        if category.optional or (category.per_list and exc.status == 404):
+            writer.skip(file, endpoint, str(exc))
+            return None
+        raise TraktError(f"trakt could not provide {file} ({exc}).", exc.status) from exc
+
+
+def _page_count(response) -> int:
+    try:
+        return int(response.headers.get("X-Pagination-Page-Count", "1"))
+    except ValueError:
+        return 1
+
+
+def _fetch_pages(client: TraktClient, writer: archive.ArchiveWriter, category: Category, file: str, endpoint: str,
+                 reporter: _Reporter) -> int:
+    out = writer.open_array(file)
+    seen: set = set()
+    item_count = None
+    pages = 0
+    try:
+        for page in client.pages(endpoint, category.params):
+            pages += 1
+            reporter.page()
+            item_count = page.item_count
+            items = page.items
+            if category.unique_key:
+                fresh = []
+                for item in items:
+                    key = item.get(category.unique_key) if isinstance(item, dict) else None
+                    if key is None or key not in seen:
+                        seen.add(key)
+                        fresh.append(item)
+                items = fresh
+            out.extend(items)
+    finally:
+        sha256 = out.close()
+    writer.record(file, endpoint=endpoint, params=category.params, items=out.count, sha256=sha256,
+                  item_count=item_count, pages=pages)
+    return out.count
+
+
+def queue_backup(account: Account, trigger: str = Backup.Trigger.MANUAL) -> Backup:
+    """Claim the account and hand the run to a worker (the web's "Back up now" and the admin action)."""
+    from django_q.tasks import async_task
+
+    backup = start_backup(account, trigger)
+    async_task("backups.tasks.run_queued_backup", backup.pk, task_name=f"backup-{account.pk}-{backup.pk}",
+               group=f"backup:account-{account.pk}")
+    backup.refresh_from_db()
+    return backup

@@ -1,0 +1,404 @@
+"""App credentials and OAuth grants: connecting, refreshing and revoking accounts.
+
+The command line, the web views and the scheduled tasks all come through here.
+
+Refresh tokens are single-use and rotate, so a refresh happens under a row lock
+(``select_for_update``) and the new pair is saved in the same transaction: two
+processes refreshing one account at once send one refresh to trakt, and the
+second one simply reads the pair the first one stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backups.models import Account, AppCredentials, AuthEvent
+from backups.trakt_client import GrantRejected, TraktClient, TraktError, limiter_for
+
+log = logging.getLogger(__name__)
+
+# Refresh when the token has less than this left: a quarter of a 24-hour token, a small part of a 7-day one.
+REFRESH_MARGIN = timedelta(hours=6)
+# Used just before an API call: enough for a backup's first requests to go through.
+USE_MARGIN = timedelta(minutes=5)
+
+
+class ServiceError(Exception):
+    """A failure with a sentence for the user in ``str()``."""
+
+
+class NotConfigured(ServiceError):
+    pass
+
+
+class ReconnectNeeded(ServiceError):
+    pass
+
+
+class WrongAccount(ServiceError):
+    pass
+
+
+# -- app credentials ---------------------------------------------------------------
+
+
+def save_app_credentials(client_id: str, client_secret: str) -> AppCredentials:
+    client_id, client_secret = client_id.strip(), client_secret.strip()
+    if not client_id or not client_secret:
+        raise ServiceError("Both the Client ID and the Client Secret are needed.")
+    if len(client_id) > 200 or len(client_secret) > 500 or not client_id.isprintable() or not client_secret.isprintable():
+        raise ServiceError("That does not look like a trakt Client ID and Client Secret.")
+    with transaction.atomic():
+        creds = AppCredentials.current() or AppCredentials()
+        creds.client_id, creds.client_secret = client_id, client_secret
+        creds.save()
+    return creds
+
+
+def app_credentials() -> AppCredentials:
+    creds = AppCredentials.current()
+    if creds is None or not creds.client_id:
+        raise NotConfigured(
+            "The trakt API app is not set up yet: run `python manage.py trakt_setup` or open App setup in the dashboard."
+        )
+    return creds
+
+
+def app_client(creds: AppCredentials | None = None) -> TraktClient:
+    creds = creds or app_credentials()
+    return TraktClient(creds.client_id, creds.client_secret)
+
+
+def account_client(account: Account, creds: AppCredentials | None = None) -> TraktClient:
+    creds = creds or app_credentials()
+    return TraktClient(
+        creds.client_id,
+        creds.client_secret,
+        tokens=AccountTokens(account),
+        limiter=limiter_for(f"account-{account.pk}"),
+    )
+
+
+# -- token source used by the client during API calls ---------------------------------
+
+
+class AccountTokens:
+    """Hands the client a valid access token, refreshing the grant when needed."""
+
+    def __init__(self, account: Account):
+        self.account = account
+
+    def access_token(self) -> str:
+        if not self.account.token_valid(USE_MARGIN):
+            refresh_grant(self.account, margin=USE_MARGIN)
+        return self.account.access_token
+
+    def refreshed_access_token(self, rejected: str) -> str:
+        refresh_grant(self.account, rejected_access_token=rejected)
+        return self.account.access_token
+
+
+def log_event(account: Account, kind: str, ok: bool, detail: str) -> AuthEvent:
+    return AuthEvent.objects.create(account=account, kind=kind, ok=ok, detail=detail[:2000])
+
+
+def mark_needs_reconnect(account: Account, reason: str) -> None:
+    account.status = Account.Status.NEEDS_RECONNECT
+    account.status_detail = reason
+    Account.objects.filter(pk=account.pk).update(status=account.status, status_detail=reason)
+    from backups.services import notify  # late import: notify depends on models only
+
+    notify.account_needs_reconnect(account)
+
+
+def _store_tokens(account: Account, token: dict) -> None:
+    account.access_token = token["access_token"]
+    account.refresh_token = token["refresh_token"]
+    account.token_expires_at = timezone.now() + timedelta(seconds=int(token.get("expires_in") or 0))
+    account.scope = str(token.get("scope") or "")[:200]
+    account.status = Account.Status.CONNECTED
+    account.status_detail = ""
+
+
+def refresh_grant(account: Account, *, margin: timedelta | None = None, rejected_access_token: str | None = None,
+                  force: bool = False) -> bool:
+    """Refresh the account's grant if it needs it. Returns True when this call refreshed it.
+
+    Needs it: ``force``; or the token is within ``margin`` of expiry; or trakt just
+    rejected ``rejected_access_token`` and nobody has replaced it since.
+    """
+    creds = app_credentials()
+    failure: str | None = None
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        if locked.status != Account.Status.CONNECTED or not locked.refresh_token:
+            _copy_grant(locked, account)
+            raise ReconnectNeeded(
+                f"The trakt account {account.username} must be connected again: "
+                f"run `python manage.py trakt_auth -u {account.username} --device` or reconnect it in the dashboard."
+            )
+        if rejected_access_token is not None:
+            needed = locked.access_token == rejected_access_token
+        elif force:
+            needed = True
+        else:
+            needed = not locked.token_valid(margin if margin is not None else REFRESH_MARGIN)
+        if not needed:  # someone else refreshed while we waited for the lock
+            _copy_grant(locked, account)
+            return False
+        client = app_client(creds)
+        try:
+            token = client.refresh(locked.refresh_token, settings.TRAKT_OOB_REDIRECT_URI)
+        except GrantRejected as exc:
+            failure = str(exc)
+            locked.status = Account.Status.NEEDS_RECONNECT
+            locked.status_detail = "trakt rejected the saved grant during a refresh; connect the account again."
+            locked.save(update_fields=["status", "status_detail"])
+            log_event(locked, AuthEvent.Kind.REFRESH, False, failure)
+        except TraktError as exc:
+            log_event(locked, AuthEvent.Kind.REFRESH, False, str(exc))
+            raise ServiceError(f"The token of {account.username} could not be refreshed: {exc}") from exc
+        else:
+            _store_tokens(locked, token)
+            locked.save(update_fields=["access_token", "refresh_token", "token_expires_at", "scope", "status",
+                                       "status_detail"])
+            log_event(locked, AuthEvent.Kind.REFRESH, True,
+                      f"Token refreshed; valid until {locked.token_expires_at:%Y-%m-%d %H:%M} UTC.")
+        _copy_grant(locked, account)
+    if failure is not None:
+        log.warning("refresh of %s rejected: %s", account.username, failure)
+        from backups.services import notify
+
+        notify.account_needs_reconnect(account)
+        raise ReconnectNeeded(
+            f"trakt rejected the saved grant of {account.username}: connect it again with "
+            f"`python manage.py trakt_auth -u {account.username} --device` or from the dashboard."
+        )
+    return True
+
+
+def _copy_grant(source: Account, target: Account) -> None:
+    for name in ("access_token", "refresh_token", "token_expires_at", "scope", "status", "status_detail"):
+        setattr(target, name, getattr(source, name))
+
+
+# -- connecting an account -------------------------------------------------------------
+
+
+def resolve_owner(name: str | None):
+    """The Django user who owns a newly connected account (the only superuser by default)."""
+    User = get_user_model()
+    if name:
+        try:
+            return User.objects.get(username=name)
+        except User.DoesNotExist:
+            raise ServiceError(f"There is no user called {name!r} in this installation.") from None
+    superusers = list(User.objects.filter(is_superuser=True, is_active=True)[:2])
+    if not superusers:
+        raise ServiceError("There is no admin user yet: create one with `python manage.py createsuperuser` "
+                           "or open the dashboard, or name the owner with --owner.")
+    if len(superusers) > 1:
+        raise ServiceError("There are several admin users: name the owner of the account with --owner.")
+    return superusers[0]
+
+
+def _same_user(expected: str, settings_json: dict) -> bool:
+    user = settings_json.get("user") or {}
+    names = {str(user.get("username", "")).lower(), str((user.get("ids") or {}).get("slug", "")).lower()}
+    return expected.strip().lower() in names
+
+
+def connect(token: dict, owner, *, kind: str, expected_username: str | None = None) -> Account:
+    """Store a fresh grant: read whose it is, check it, and create or update the account.
+
+    Nothing is stored if the check fails; the new token is then revoked at trakt.
+    """
+    creds = app_credentials()
+    probe = TraktClient(creds.client_id, creds.client_secret, tokens=_FixedToken(token["access_token"]))
+    try:
+        info = probe.get_json("/users/settings")
+    except TraktError as exc:
+        raise ServiceError(f"trakt accepted the code but its account could not be read: {exc}") from exc
+    user = (info or {}).get("user") if isinstance(info, dict) else None
+    if not isinstance(user, dict) or not user.get("username"):
+        raise ServiceError("trakt accepted the code but did not say which account it belongs to; try again.")
+    if expected_username and not _same_user(expected_username, info):
+        _revoke_quietly(probe, token["access_token"])
+        raise WrongAccount(
+            f"That code belongs to the trakt account {user['username']}, not {expected_username}: "
+            "sign in to trakt as the right user and get a new code."
+        )
+    ids = user.get("ids") or {}
+    trakt_id = str(ids.get("uuid") or ids.get("trakt") or ids.get("slug") or "")[:100]
+    with transaction.atomic():
+        account = (Account.objects.select_for_update().filter(trakt_id=trakt_id).first() if trakt_id else None)
+        if account is None:
+            account = Account.objects.select_for_update().filter(
+                owner=owner, username__iexact=user["username"], trakt_id=""
+            ).first()
+        if account is not None and account.owner_id != owner.pk:
+            _revoke_quietly(probe, token["access_token"])
+            raise ServiceError(
+                f"The trakt account {user['username']} is already connected by another user of this installation."
+            )
+        created = account is None
+        account = account or Account(owner=owner)
+        account.username = str(user["username"])[:200]
+        account.slug = str(ids.get("slug") or "")[:200]
+        account.trakt_id = trakt_id
+        _store_tokens(account, token)
+        account.connected_at = timezone.now()
+        try:
+            account.save()
+        except IntegrityError as exc:  # a concurrent connect of the same trakt account
+            raise ServiceError("This trakt account was connected at the same moment by another request.") from exc
+        log_event(account, kind, True,
+                  f"{'Connected' if created else 'Reconnected'}; token valid until "
+                  f"{account.token_expires_at:%Y-%m-%d %H:%M} UTC.")
+    from backups.services import schedules
+
+    schedules.ensure_account_schedules(account)
+    return account
+
+
+class _FixedToken:
+    def __init__(self, token: str):
+        self.token = token
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refreshed_access_token(self, rejected: str) -> str:
+        raise ServiceError("trakt refused the token it had just issued; try again.")
+
+
+def _revoke_quietly(client: TraktClient, token: str) -> None:
+    try:
+        client.revoke(token)
+    except TraktError:
+        log.info("could not revoke an unused token")
+
+
+def _failure(owner_hint: str | None, exc: Exception) -> None:
+    log.info("connect failed for %s: %s", owner_hint or "?", exc)
+
+
+def connect_with_code(code: str, owner, *, expected_username: str | None = None,
+                      redirect_uri: str | None = None, code_verifier: str | None = None) -> Account:
+    """Exchange an authorization code (the PIN / out-of-band code, or a redirect's code)."""
+    code = (code or "").strip()
+    if not code or len(code) > 200 or not code.isprintable() or " " in code:
+        raise ServiceError("That code is not valid: copy the code trakt shows, with no spaces.")
+    client = app_client()
+    try:
+        token = client.exchange_code(code, redirect_uri or settings.TRAKT_OOB_REDIRECT_URI, code_verifier)
+    except GrantRejected as exc:
+        _failure(expected_username, exc)
+        raise ServiceError("trakt did not accept that code: it may be mistyped, used already or expired. "
+                           "Get a new code and try again.") from exc
+    except TraktError as exc:
+        _failure(expected_username, exc)
+        raise ServiceError(f"The code could not be exchanged: {exc}") from exc
+    kind = AuthEvent.Kind.EXCHANGE
+    return connect(token, owner, kind=kind, expected_username=expected_username)
+
+
+# -- device code flow --------------------------------------------------------------------
+
+
+@dataclass
+class DevicePoll:
+    """The outcome of one poll of the device flow."""
+
+    state: str  # pending | slow_down | connected | expired | denied | invalid | used
+    message: str
+    account: Account | None = None
+
+
+DEVICE_STATES = {
+    400: ("pending", "Waiting for you to approve the code at trakt…"),
+    429: ("slow_down", "trakt asked us to poll more slowly; still waiting…"),
+    404: ("invalid", "trakt does not know this code any more. Start again to get a new one."),
+    409: ("used", "This code has been used already. Start again to get a new one."),
+    410: ("expired", "The code expired before it was approved. Start again to get a new one."),
+    418: ("denied", "The request was denied at trakt. Start again if that was a mistake."),
+}
+
+
+def start_device_login() -> dict:
+    """Ask trakt for a device code: {device_code, user_code, verification_url, expires_in, interval}."""
+    try:
+        data = app_client().device_code()
+    except TraktError as exc:
+        raise ServiceError(f"The device login could not be started: {exc}") from exc
+    return {
+        "device_code": str(data["device_code"]),
+        "user_code": str(data.get("user_code", "")),
+        "verification_url": str(data.get("verification_url", "https://trakt.tv/activate")),
+        "expires_in": int(data.get("expires_in") or 600),
+        "interval": max(1, int(data.get("interval") or 5)),
+    }
+
+
+def poll_device_login(device_code: str, owner, *, expected_username: str | None = None) -> DevicePoll:
+    try:
+        status, token = app_client().poll_device_token(device_code)
+    except TraktError as exc:
+        raise ServiceError(f"Waiting for the approval failed: {exc}") from exc
+    if status == 200 and token:
+        account = connect(token, owner, kind=AuthEvent.Kind.DEVICE, expected_username=expected_username)
+        return DevicePoll("connected", f"Connected the trakt account {account.username}.", account)
+    state, message = DEVICE_STATES.get(status, ("invalid", f"trakt answered {status}; start again."))
+    return DevicePoll(state, message)
+
+
+# -- redirect flow (authorization code with PKCE) ----------------------------------------
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(redirect_uri: str, state: str, code_challenge: str | None = None) -> str:
+    creds = app_credentials()
+    params = {"response_type": "code", "client_id": creds.client_id, "redirect_uri": redirect_uri, "state": state}
+    if code_challenge:
+        params |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
+    return f"{settings.TRAKT_AUTH_URL}/oauth/authorize?{urlencode(params)}"
+
+
+# -- disconnecting -------------------------------------------------------------------------
+
+
+def revoke_grant(account: Account) -> None:
+    """Revoke the token at trakt (best effort) and forget it here."""
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        token = locked.access_token
+        detail = "Disconnected."
+        if token:
+            try:
+                app_client().revoke(token)
+                detail = "Token revoked at trakt; disconnected."
+            except (TraktError, NotConfigured) as exc:
+                detail = f"Disconnected; trakt could not revoke the token ({exc})."
+        locked.access_token = locked.refresh_token = ""
+        locked.token_expires_at = None
+        locked.status = Account.Status.DISCONNECTED
+        locked.status_detail = ""
+        locked.save()
+        log_event(locked, AuthEvent.Kind.REVOKE, True, detail)
+        _copy_grant(locked, account)

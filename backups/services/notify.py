@@ -1,0 +1,71 @@
+"""Notifications: email through Django's mail settings and any Apprise URL from settings.
+
+Sent when a backup fails, when an account must be connected again, and when a
+backup shows a large drop in an account's data. Never carries a token.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+log = logging.getLogger(__name__)
+
+
+def _recipients(account) -> list[str]:
+    emails = list(settings.NOTIFY_EMAILS)
+    owner_email = getattr(account.owner, "email", "")
+    if owner_email and owner_email not in emails:
+        emails.append(owner_email)
+    return emails
+
+
+def send(account, subject: str, body: str) -> None:
+    """Deliver one notification everywhere it is configured; a failing channel is logged, never raised."""
+    subject = f"[trakt-backup] {subject}"
+    emails = _recipients(account) if settings.EMAIL_ENABLED else []
+    if emails:
+        try:
+            send_mail(subject, body, None, emails)
+        except Exception:  # noqa: BLE001 - a mail server being down must not fail the backup
+            log.exception("could not send the notification email")
+    if settings.APPRISE_URLS:
+        import apprise
+
+        notifier = apprise.Apprise()
+        for url in settings.APPRISE_URLS:
+            notifier.add(url)
+        try:
+            if not notifier.notify(title=subject, body=body):
+                log.warning("an Apprise notification could not be delivered")
+        except Exception:  # noqa: BLE001
+            log.exception("Apprise notification failed")
+
+
+def _link(path: str) -> str:
+    return f"{settings.SITE_URL}{path}" if settings.SITE_URL else ""
+
+
+def backup_failed(backup) -> None:
+    account = backup.account
+    send(account, f"Backup of {account.username} failed",
+         f"The backup of the trakt account {account.username} started {backup.created:%Y-%m-%d %H:%M} UTC failed:\n\n"
+         f"{backup.error}\n\nNo archive was kept from this run; earlier archives are untouched.\n{_link('/')}")
+
+
+def account_needs_reconnect(account) -> None:
+    send(account, f"{account.username} must be connected again",
+         f"trakt no longer accepts the saved connection of the account {account.username}, so its backups "
+         f"have stopped. Connect it again from the dashboard (Reconnect) or with\n\n"
+         f"  python manage.py trakt_auth -u {account.username} --device\n{_link('/')}")
+
+
+def data_dropped(backup, drops: list[tuple[str, int, int]], previous) -> None:
+    account = backup.account
+    lines = "\n".join(f"  {name}: {before} → {after} items" for name, before, after in drops)
+    send(account, f"Large drop in {account.username}'s trakt data",
+         f"The backup of {account.username} taken {backup.created:%Y-%m-%d %H:%M} UTC holds much less than the "
+         f"one before:\n\n{lines}\n\nIf you did not remove this yourself, a sync may have wiped data at trakt. "
+         f"The earlier archive ({previous.archive_name}) is pinned: retention will not delete it.\n{_link('/')}")

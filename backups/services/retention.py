@@ -1,0 +1,130 @@
+"""What happens after a run: dedup, drop detection, notifications and retention.
+
+Retention per account keeps the newest ``keep_last`` successful backups, the
+newest one of each of the last ``keep_monthly`` months, every pinned one and
+always the newest successful one. A record and its file go together: deleting
+a record deletes its file (unless another record shares it), and a record whose
+file has vanished is deleted too.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backups.models import Account, Backup
+from backups.services import notify
+
+log = logging.getLogger(__name__)
+
+FAILED_KEPT = 20  # failed runs kept per account, for their error messages
+
+
+def archive_path(backup: Backup) -> Path:
+    from backups.services.backup_run import account_archive_dir
+
+    return account_archive_dir(backup.account) / backup.archive_name
+
+
+def after_backup(backup: Backup) -> None:
+    if backup.status == Backup.Status.FAILED:
+        account = Account.objects.get(pk=backup.account_id)
+        if account.status == Account.Status.CONNECTED:  # a lost grant was notified as such already
+            notify.backup_failed(backup)
+        prune(account)
+        return
+    previous = (
+        Backup.objects.filter(account_id=backup.account_id, status=Backup.Status.SUCCESS, created__lt=backup.created)
+        .exclude(pk=backup.pk).order_by("-created").first()
+    )
+    if previous is not None:
+        _check_drop(backup, previous)
+        _dedup(backup, previous)
+    prune(backup.account)
+
+
+def _check_drop(backup: Backup, previous: Backup) -> None:
+    threshold = settings.DROP_ALERT_PERCENT / 100
+    drops = []
+    for name, before in (previous.item_counts or {}).items():
+        after = (backup.item_counts or {}).get(name, 0)
+        if isinstance(before, int) and before >= settings.DROP_ALERT_MIN_ITEMS and after < before * (1 - threshold):
+            drops.append((name, before, after))
+    if drops:
+        Backup.objects.filter(pk=previous.pk).update(pinned=True)
+        log.warning("backup %s of %s: large drop %s", backup.pk, backup.account.username, drops)
+        notify.data_dropped(backup, drops, previous)
+
+
+def _dedup(backup: Backup, previous: Backup) -> None:
+    """Identical content: keep one file, record the new run as the same as the previous one."""
+    if not backup.content_sha256 or backup.content_sha256 != previous.content_sha256:
+        return
+    new_file = archive_path(backup)
+    if not archive_path(previous).is_file() or previous.archive_name == backup.archive_name:
+        return
+    Backup.objects.filter(pk=backup.pk).update(
+        same_as=previous, archive_name=previous.archive_name, size=previous.size, sha256=previous.sha256
+    )
+    new_file.unlink(missing_ok=True)
+    backup.same_as, backup.archive_name = previous, previous.archive_name
+    backup.size, backup.sha256 = previous.size, previous.sha256
+
+
+def kept(account: Account) -> set[int]:
+    successes = list(
+        Backup.objects.filter(account=account, status=Backup.Status.SUCCESS).order_by("-created")
+        .only("id", "created", "pinned")
+    )
+    keep = {b.pk for b in successes[: max(account.keep_last, 1)]}
+    keep |= {b.pk for b in successes if b.pinned}
+    now = timezone.localtime()
+    months = set()
+    for offset in range(account.keep_monthly):
+        year, month = divmod(now.year * 12 + now.month - 1 - offset, 12)
+        months.add((year, month + 1))
+    seen: set[tuple[int, int]] = set()
+    for b in successes:
+        created = timezone.localtime(b.created)
+        key = (created.year, created.month)
+        if key in months and key not in seen:
+            seen.add(key)
+            keep.add(b.pk)
+    failed = Backup.objects.filter(account=account, status=Backup.Status.FAILED).order_by("-created")
+    keep |= set(failed.values_list("id", flat=True)[:FAILED_KEPT])
+    return keep
+
+
+def delete_backup(backup: Backup) -> None:
+    """Delete a record and its file, unless another record shares that file."""
+    name = backup.archive_name
+    path = archive_path(backup) if name else None
+    with transaction.atomic():
+        backup.delete()
+        shared = bool(name) and Backup.objects.filter(account_id=backup.account_id, archive_name=name).exists()
+    if path is not None and not shared:
+        path.unlink(missing_ok=True)
+
+
+def prune(account: Account) -> int:
+    keep = kept(account)
+    removed = 0
+    finished = Backup.objects.filter(account=account, status__in=[Backup.Status.SUCCESS, Backup.Status.FAILED])
+    for backup in finished.exclude(pk__in=keep).select_related("account"):
+        delete_backup(backup)
+        removed += 1
+    # records whose file is gone: nothing to download, nothing to keep
+    for backup in Backup.objects.filter(account=account, status=Backup.Status.SUCCESS).select_related("account"):
+        if backup.archive_name and not archive_path(backup).is_file():
+            log.warning("archive %s of %s is missing; removing its record", backup.archive_name, account.username)
+            delete_backup(backup)
+            removed += 1
+    return removed
+
+
+def prune_all() -> int:
+    return sum(prune(account) for account in Account.objects.all())

@@ -1,0 +1,139 @@
+"""Per-account schedules in django-q2: a backup (cron) and a frequent refresh check.
+
+Created when an account is connected and removed when it is disconnected.
+Every function here is idempotent: it updates the one schedule of each name
+and deletes any duplicate, so reconnecting or re-running migrations never
+adds a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from croniter import croniter
+from cron_descriptor import ExpressionDescriptor, Options
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from backups.models import Account
+
+REFRESH_CHECK_MINUTES = 60
+MAINTENANCE_NAME = "maintenance"
+MAX_CRON_LENGTH = 100
+
+
+class InvalidCron(ValueError):
+    pass
+
+
+def default_backup_cron(account: Account) -> str:
+    """Weekly, on Saturday night, at a minute and hour spread per account (01:00 to 05:59)."""
+    seed = int(hashlib.sha256(f"trakt-backup:{account.pk}".encode()).hexdigest()[:8], 16)
+    return f"{seed % 60} {1 + (seed // 60) % 5} * * 6"
+
+
+def validate_cron(expression: str) -> str:
+    expression = " ".join((expression or "").split())
+    if not expression:
+        raise InvalidCron("Enter a cron expression, for example `30 4 * * 6` (Saturdays at 04:30).")
+    if len(expression) > MAX_CRON_LENGTH or not expression.isprintable():
+        raise InvalidCron("That cron expression is too long or contains characters it cannot have.")
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        raise InvalidCron(
+            f"`{expression}` is not a valid cron expression: use five fields, minute hour day month weekday, "
+            "for example `30 4 * * 6`."
+        )
+    runs = croniter(expression, timezone.now())
+    first, second = runs.get_next(datetime), runs.get_next(datetime)
+    if (second - first).total_seconds() < 3600:
+        raise InvalidCron("Back up at most once an hour: trakt's rate limits are shared by every backup.")
+    return expression
+
+
+def describe_cron(expression: str) -> str:
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        text = ExpressionDescriptor(expression, options).get_description()
+    except Exception:  # noqa: BLE001 - a description is a nicety, never an error
+        return expression
+    return text[:1].lower() + text[1:] if text.startswith("At ") else text
+
+
+def backup_cron(account: Account) -> str:
+    return account.backup_cron or default_backup_cron(account)
+
+
+def _next_run(cron: str) -> datetime:
+    return croniter(cron, timezone.localtime()).get_next(datetime)
+
+
+def _upsert(name: str, **fields) -> Schedule:
+    schedules = list(Schedule.objects.filter(name=name).order_by("id"))
+    for extra in schedules[1:]:
+        extra.delete()
+    schedule = schedules[0] if schedules else Schedule(name=name)
+    for key, value in fields.items():
+        setattr(schedule, key, value)
+    schedule.save()
+    return schedule
+
+
+def backup_schedule_name(account: Account) -> str:
+    return f"backup:account-{account.pk}"
+
+
+def refresh_schedule_name(account: Account) -> str:
+    return f"refresh:account-{account.pk}"
+
+
+def ensure_account_schedules(account: Account) -> None:
+    with transaction.atomic():
+        cron = backup_cron(account)
+        existing = Schedule.objects.filter(name=backup_schedule_name(account)).first()
+        keep_next = existing is not None and existing.cron == cron and existing.next_run
+        _upsert(backup_schedule_name(account), func="backups.tasks.scheduled_backup", args=repr(account.pk),
+                schedule_type=Schedule.CRON, cron=cron, repeats=-1,
+                next_run=existing.next_run if keep_next else _next_run(cron))
+        existing = Schedule.objects.filter(name=refresh_schedule_name(account)).first()
+        _upsert(refresh_schedule_name(account), func="backups.tasks.refresh_check", args=repr(account.pk),
+                schedule_type=Schedule.MINUTES, minutes=REFRESH_CHECK_MINUTES, repeats=-1,
+                next_run=existing.next_run if existing and existing.next_run else timezone.now())
+
+
+def set_backup_cron(account: Account, expression: str) -> str:
+    cron = validate_cron(expression)
+    account.backup_cron = cron
+    account.save(update_fields=["backup_cron"])
+    ensure_account_schedules(account)
+    return cron
+
+
+def remove_account_schedules(account: Account) -> None:
+    Schedule.objects.filter(name__in=[backup_schedule_name(account), refresh_schedule_name(account)]).delete()
+
+
+def next_backup(account: Account) -> datetime | None:
+    schedule = Schedule.objects.filter(name=backup_schedule_name(account)).only("next_run").first()
+    return schedule.next_run if schedule else None
+
+
+def ensure_global_schedules() -> None:
+    """Housekeeping every 15 minutes: recover dead runs, apply retention, re-check schedules."""
+    existing = Schedule.objects.filter(name=MAINTENANCE_NAME).first()
+    _upsert(MAINTENANCE_NAME, func="backups.tasks.maintenance", schedule_type=Schedule.MINUTES, minutes=15,
+            repeats=-1, next_run=existing.next_run if existing and existing.next_run else timezone.now())
+
+
+def sync_all() -> None:
+    """Make the schedules match the accounts (used after migrations and by maintenance)."""
+    ensure_global_schedules()
+    connected = Account.objects.filter(status=Account.Status.CONNECTED)
+    for account in connected:
+        ensure_account_schedules(account)
+    wanted = {n for a in connected for n in (backup_schedule_name(a), refresh_schedule_name(a))}
+    Schedule.objects.filter(name__regex=r"^(backup|refresh):account-").exclude(name__in=wanted).delete()
+
+

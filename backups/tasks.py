@@ -1,0 +1,52 @@
+"""Entry points for django-q2 workers. Thin: each one calls a service."""
+
+from __future__ import annotations
+
+import logging
+
+from backups.models import Account, Backup
+from backups.services import retention, schedules
+from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, start_backup
+from backups.services.grants import REFRESH_MARGIN, ReconnectNeeded, ServiceError, refresh_grant
+
+log = logging.getLogger(__name__)
+
+
+def run_queued_backup(backup_id: int) -> str:
+    backup = Backup.objects.select_related("account").filter(pk=backup_id).first()
+    if backup is None:
+        return "gone"
+    return execute_backup(backup).status
+
+
+def scheduled_backup(account_id: int) -> str:
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None or not account.is_connected:
+        return "skipped: not connected"
+    try:
+        backup = start_backup(account, Backup.Trigger.SCHEDULE)
+    except BackupAlreadyRunning:
+        return "skipped: a backup is already running"
+    except ReconnectNeeded:
+        return "skipped: must be connected again"
+    return execute_backup(backup).status
+
+
+def refresh_check(account_id: int) -> str:
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None or not account.is_connected:
+        return "skipped: not connected"
+    try:
+        return "refreshed" if refresh_grant(account, margin=REFRESH_MARGIN) else "still valid"
+    except ReconnectNeeded:
+        return "must be connected again"
+    except ServiceError as exc:
+        log.warning("refresh check of %s failed: %s", account.username, exc)
+        return "failed"
+
+
+def maintenance() -> str:
+    recovered = recover_stale_backups()
+    pruned = retention.prune_all()
+    schedules.sync_all()
+    return f"recovered {recovered}, pruned {pruned}"

@@ -1,0 +1,26 @@
+"""Test settings: the real settings module, pointed at a throwaway data folder.
+
+The test database is a file (not in-memory) so that real second processes
+(workers, a second refresher, a killed backup) can open it too.
+"""
+
+import os
+import tempfile
+
+if "DATA_DIR" not in os.environ:
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="trakt-backup-tests-")
+os.environ.setdefault("TRAKT_BACKOFF", "0.01")
+os.environ.setdefault("STATIC_MANIFEST", "false")
+
+from trakt_web.settings import *  # noqa: E402,F403
+from trakt_web.settings import DATA_DIR, DATABASES  # noqa: E402
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{_worker}.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_ENABLED = True
+NOTIFY_EMAILS = ["owner@example.com"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run in the calling process unless a test starts a cluster

@@ -1,0 +1,196 @@
+"""Settings for trakt-backup, read from the environment (see README: Configuration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from trakt_web import __version__, keys
+from trakt_web.env import envbool, envfloat, envint, envlist, envpath, envstr, envurl
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = __version__
+
+DATA_DIR = envpath("DATA_DIR", str(BASE_DIR / "data"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+ARCHIVE_DIR = envpath("ARCHIVE_DIR", str(DATA_DIR / "archives"))
+
+SECRET_KEY = envstr("SECRET_KEY") or keys.secret_key(DATA_DIR)
+# Fernet keys for tokens and the client secret, newest first (comma separated in the environment).
+ENCRYPTION_KEYS = envlist("ENCRYPTION_KEY", []) or keys.encryption_keys(DATA_DIR)
+
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = envstr("SITE_URL", "").rstrip("/")
+
+# Behind a TLS-terminating reverse proxy: secure cookies, HSTS and the proxy header.
+USE_HTTPS = envbool("USE_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = USE_HTTPS
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if USE_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = USE_HTTPS
+SECURE_HSTS_PRELOAD = False
+if envbool("TRUST_PROXY_HEADERS", USE_HTTPS):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "backups",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "backups.middleware.FirstRunMiddleware",
+    "backups.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "trakt_web.urls"
+WSGI_APPLICATION = "trakt_web.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "backups.context_processors.app",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = envstr("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": envpath("SQLITE_PATH", str(DATA_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A database cache: shared by the web server and the workers without another service.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "trakt_backup_cache",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = envpath("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if envbool("STATIC_MANIFEST", not DEBUG)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+# trakt
+TRAKT_API_URL = envurl("TRAKT_API_URL", "https://api.trakt.tv")
+TRAKT_AUTH_URL = envurl("TRAKT_AUTH_URL", "https://auth.trakt.tv")
+TRAKT_TIMEOUT = envint("TRAKT_TIMEOUT", 30, minimum=1)
+TRAKT_MAX_RETRIES = envint("TRAKT_MAX_RETRIES", 6, minimum=0)
+# First retry delay in seconds; doubles with each retry (with jitter), capped at a minute.
+TRAKT_BACKOFF = envfloat("TRAKT_BACKOFF", 0.5, minimum=0)
+# Client-side budget of GETs per account, kept below trakt's 1000 per 5 minutes.
+TRAKT_RATE_LIMIT = envint("TRAKT_RATE_LIMIT", 900, minimum=1)
+TRAKT_RATE_PERIOD = envint("TRAKT_RATE_PERIOD", 300, minimum=1)
+TRAKT_OOB_REDIRECT_URI = "urn:ietf:wg:oauth:2.0:oob"
+
+# django-q2: the ORM broker by default, Redis when REDIS_URL is set.
+REDIS_URL = envstr("REDIS_URL")
+BACKUP_TIMEOUT = envint("BACKUP_TIMEOUT", 3600, minimum=60)
+Q_CLUSTER = {
+    "name": "trakt-backup",
+    "workers": envint("WORKERS", 2, minimum=1),
+    "timeout": BACKUP_TIMEOUT,
+    "retry": BACKUP_TIMEOUT + 600,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 500,
+    "ack_failures": True,
+    "poll": 2,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# Notifications (backup failed, account must be reconnected, large drop in data)
+NOTIFY_EMAILS = envlist("NOTIFY_EMAILS", [])
+APPRISE_URLS = envstr("APPRISE_URLS", "").split()
+DROP_ALERT_PERCENT = envint("DROP_ALERT_PERCENT", 10, minimum=1)
+DROP_ALERT_MIN_ITEMS = envint("DROP_ALERT_MIN_ITEMS", 20, minimum=1)
+EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "trakt-backup@localhost")
+# Email is sent only when a mail server is configured.
+EMAIL_ENABLED = bool(envstr("EMAIL_HOST"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "backups.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
+}
