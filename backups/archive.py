@@ -46,10 +46,6 @@ def archive_stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def archive_dir(root: Path, username: str) -> Path:
-    return root / safe_component(username, "user")
-
-
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

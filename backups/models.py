@@ -63,6 +63,13 @@ class Account(models.Model):
         return self.username
 
     @property
+    def archive_folder(self) -> str:
+        """The folder (and storage key prefix) of this account's archives."""
+        from backups.archive import safe_component
+
+        return safe_component(self.slug or self.username, "user")
+
+    @property
     def is_connected(self) -> bool:
         return self.status == self.Status.CONNECTED and bool(self.refresh_token)
 
@@ -161,6 +168,11 @@ class Backup(models.Model):
     @property
     def total_items(self) -> int:
         return sum(v for v in self.item_counts.values() if isinstance(v, int))
+
+    @property
+    def archive_key(self) -> str:
+        """Where the archive lives in the archive storage (see backups/storage.py)."""
+        return f"{self.account.archive_folder}/{self.archive_name}" if self.archive_name else ""
 
     @property
     def is_active(self) -> bool:

@@ -1,5 +1,50 @@
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
+"""The dashboard's views: thin, they parse input and call the services.
+
+Every object is looked up through ``backups.access``; every change is a POST
+(CSRF-protected by Django's middleware); every failure a user can meet is
+shown as a sentence that says what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from pathlib import Path
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.db.models import Count, Prefetch
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_q.models import Schedule
+
+from backups.access import accounts_for_user, get_account_for_user, get_backup_for_user, staff_required
+from backups.forms import AppSetupForm, CodeForm, DisconnectForm, ExpectedUserForm, FirstUserForm, LoginForm, ScheduleForm
+from backups.models import Account, AppCredentials, Backup
+from backups.services import grants, retention, schedules
+from backups.services.backup_run import account_archive_dir, queue_backup
+from backups.services.grants import NotConfigured, ServiceError
+
+TRAKT_NEW_APP_URL = "https://trakt.tv/oauth/applications/new"
+RECENT_BACKUPS = 5  # per account on the dashboard; the account page pages through all of them
+BACKUPS_PER_PAGE = 20
+EVENTS_PER_PAGE = 50
+# RFC 8628: on "slow down", poll that many seconds less often from then on.
+SLOW_DOWN_STEP = 5
+
+DEVICE_SESSION_KEY = "device_login"
+REDIRECT_SESSION_KEY = "oauth_redirect"
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -9,3 +54,432 @@ def health(request: HttpRequest) -> JsonResponse:
     except Exception:  # noqa: BLE001 - any database failure means unhealthy
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+# -- first run and signing in -------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def first_run(request: HttpRequest) -> HttpResponse:
+    """Create the installation's first user (an admin). Gone for good once any user exists."""
+    User = get_user_model()
+    if User.objects.exists():
+        raise Http404("This installation has its admin already: sign in instead.")
+    form = FirstUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            if User.objects.exists():  # someone else was quicker
+                raise Http404("This installation has its admin already: sign in instead.")
+            user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}: you are this installation's admin. "
+                                  "Next, set up the trakt API app.")
+        return redirect("app_setup")
+    return render(request, "front/first_run.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+logout_view = auth_views.LogoutView.as_view()
+
+
+# -- the trakt API app ------------------------------------------------------------------------
+
+
+def callback_url(request: HttpRequest) -> str:
+    """This installation's redirect URI: SITE_URL when set (behind a proxy), else the URL of this request."""
+    path = reverse("oauth_callback")
+    site = (getattr(settings, "SITE_URL", "") or "").rstrip("/")
+    return site + path if site else request.build_absolute_uri(path)
+
+
+@login_required
+@staff_required
+@require_http_methods(["GET", "POST"])
+def app_setup(request: HttpRequest) -> HttpResponse:
+    current = AppCredentials.current()
+    form = AppSetupForm(request.POST or None, current=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grants.save_app_credentials(form.cleaned_data["client_id"], form.cleaned_data["client_secret"])
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "The trakt app is saved. Now connect a trakt account.")
+            return redirect("connect_device")
+    return render(request, "front/app_setup.html", {
+        "form": form,
+        "current": current,
+        "new_app_url": TRAKT_NEW_APP_URL,
+        "redirect_uris": [settings.TRAKT_OOB_REDIRECT_URI, callback_url(request)],
+    })
+
+
+# -- connecting a trakt account -----------------------------------------------------------------
+
+
+def _connect_context(request: HttpRequest, method: str, **extra) -> dict:
+    return {"method": method, "configured": AppCredentials.current() is not None, **extra}
+
+
+def _expected_username(value: str | None) -> str | None:
+    return (value or "").strip()[:200] or None
+
+
+def _connected(request: HttpRequest, account: Account) -> HttpResponse:
+    messages.success(request, f"Connected the trakt account {account.username}. Its first backup can start now.")
+    return redirect(reverse("dashboard") + f"#account-{account.pk}")
+
+
+@login_required
+def connect(request: HttpRequest) -> HttpResponse:
+    return redirect("connect_device")
+
+
+def _device_login(request: HttpRequest) -> dict | None:
+    data = request.session.get(DEVICE_SESSION_KEY)
+    return data if isinstance(data, dict) and data.get("device_code") else None
+
+
+@login_required
+@require_GET
+def connect_device(request: HttpRequest) -> HttpResponse:
+    device = _device_login(request)
+    form = ExpectedUserForm(initial={"username": request.GET.get("username", "")[:200]})
+    qr = None
+    if device is not None:
+        if device["expires_at"] <= time.time():
+            request.session.pop(DEVICE_SESSION_KEY, None)
+            messages.error(request, grants.DEVICE_STATES[410][1])
+            device = None
+        else:
+            qr = segno.make(device["verification_url"], error="m").svg_inline(
+                scale=5, border=2, dark="#000", light="#fff", omitsize=True)
+            form = ExpectedUserForm(initial={"username": device.get("username") or ""})
+    return render(request, "connect/device.html", _connect_context(request, "device", device=device, qr=qr, form=form))
+
+
+@login_required
+@require_POST
+def connect_device_start(request: HttpRequest) -> HttpResponse:
+    form = ExpectedUserForm(request.POST)
+    request.session.pop(DEVICE_SESSION_KEY, None)
+    if not form.is_valid():
+        return render(request, "connect/device.html", _connect_context(request, "device", form=form))
+    try:
+        started = grants.start_device_login()
+    except NotConfigured:
+        return render(request, "connect/device.html", _connect_context(request, "device", form=form, configured=False))
+    except ServiceError as exc:
+        form.add_error(None, f"{exc} Check that this server can reach trakt, then try again.")
+        return render(request, "connect/device.html", _connect_context(request, "device", form=form))
+    now = time.time()
+    request.session[DEVICE_SESSION_KEY] = {
+        "device_code": started["device_code"],
+        "user_code": started["user_code"],
+        "verification_url": started["verification_url"],
+        "interval": started["interval"],
+        "expires_at": now + started["expires_in"],
+        # trakt wants one interval before the first poll
+        "next_poll": now + started["interval"],
+        "username": _expected_username(form.cleaned_data["username"]),
+    }
+    return redirect("connect_device")
+
+
+@login_required
+@require_POST
+def connect_device_poll(request: HttpRequest) -> JsonResponse:
+    """One poll of trakt for the browser's device login; never more often than trakt's interval."""
+    device = _device_login(request)
+    if device is None:
+        return JsonResponse({"state": "invalid", "done": True,
+                             "message": "There is no device login under way. Start again to get a code."})
+    now = time.time()
+    interval = int(device["interval"])
+    if now < device["next_poll"]:
+        return JsonResponse({"state": "wait", "done": False, "interval": interval,
+                             "wait": round(device["next_poll"] - now, 2),
+                             "message": "Waiting for you to approve the code at trakt…"})
+    if now >= device["expires_at"]:
+        request.session.pop(DEVICE_SESSION_KEY, None)
+        return JsonResponse({"state": "expired", "done": True, "message": grants.DEVICE_STATES[410][1]})
+    device["next_poll"] = now + interval
+    request.session[DEVICE_SESSION_KEY] = device
+    request.session.save()  # a second tab polling at once sees this poll
+    try:
+        result = grants.poll_device_login(device["device_code"], request.user, expected_username=device["username"])
+    except ServiceError as exc:
+        request.session.pop(DEVICE_SESSION_KEY, None)
+        return JsonResponse({"state": "error", "done": True, "message": str(exc)})
+    if result.state == "connected":
+        request.session.pop(DEVICE_SESSION_KEY, None)
+        messages.success(request, f"Connected the trakt account {result.account.username}. "
+                                  "Its first backup can start now.")
+        return JsonResponse({"state": "connected", "done": True, "message": result.message,
+                             "redirect": reverse("dashboard") + f"#account-{result.account.pk}"})
+    if result.state in ("pending", "slow_down"):
+        if result.state == "slow_down":
+            interval += SLOW_DOWN_STEP
+            device["interval"] = interval
+            device["next_poll"] = now + interval
+            request.session[DEVICE_SESSION_KEY] = device
+        return JsonResponse({"state": result.state, "done": False, "interval": interval, "message": result.message})
+    request.session.pop(DEVICE_SESSION_KEY, None)
+    return JsonResponse({"state": result.state, "done": True, "message": result.message})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect_pin(request: HttpRequest) -> HttpResponse:
+    form = CodeForm(request.POST or None, initial={"username": request.GET.get("username", "")[:200]})
+    configured = AppCredentials.current() is not None
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = grants.connect_with_code(
+                form.cleaned_data["code"], request.user,
+                expected_username=_expected_username(form.cleaned_data["username"]),
+                redirect_uri=settings.TRAKT_OOB_REDIRECT_URI,
+            )
+        except NotConfigured:
+            configured = False
+        except ServiceError as exc:
+            form.add_error("code" if not isinstance(exc, grants.WrongAccount) else "username", str(exc))
+        else:
+            return _connected(request, account)
+    authorize = None
+    if configured:
+        # The state never comes back to us with an out-of-band code; trakt still wants one.
+        authorize = grants.authorize_url(settings.TRAKT_OOB_REDIRECT_URI, secrets.token_urlsafe(16))
+    return render(request, "connect/pin.html",
+                  _connect_context(request, "pin", form=form, authorize_url=authorize, configured=configured))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect_redirect(request: HttpRequest) -> HttpResponse:
+    form = ExpectedUserForm(request.POST or None, initial={"username": request.GET.get("username", "")[:200]})
+    configured = AppCredentials.current() is not None
+    if request.method == "POST" and form.is_valid() and configured:
+        state = secrets.token_urlsafe(24)
+        verifier, challenge = grants.pkce_pair()
+        redirect_uri = callback_url(request)
+        request.session[REDIRECT_SESSION_KEY] = {
+            "state": state, "verifier": verifier, "redirect_uri": redirect_uri,
+            "username": _expected_username(form.cleaned_data["username"]), "started": time.time(),
+        }
+        return redirect(grants.authorize_url(redirect_uri, state, challenge))
+    return render(request, "connect/redirect.html", _connect_context(
+        request, "redirect", form=form, configured=configured, callback_url=callback_url(request)))
+
+
+@login_required
+@require_GET
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    """trakt sends the browser back here with ?code=…&state=… (or ?error=…)."""
+    pending = request.session.pop(REDIRECT_SESSION_KEY, None)
+    state = request.GET.get("state", "")
+    if not isinstance(pending, dict) or not state or not secrets.compare_digest(state, str(pending.get("state"))):
+        return render(request, "connect/callback_error.html", {
+            "title": "This sign-in did not start here",
+            "message": "The answer from trakt does not match a sign-in started from this browser (the state "
+                       "differs, or it was used already). Nothing was stored. Start again from this page.",
+        }, status=400)
+    if request.GET.get("error"):
+        denied = request.GET["error"] == "access_denied"
+        return render(request, "connect/callback_error.html", {
+            "title": "trakt did not connect the account",
+            "message": "You denied the request at trakt. Start again if that was a mistake." if denied else
+                       f"trakt answered with an error ({request.GET['error'][:100]}). Start again.",
+        }, status=400)
+    try:
+        account = grants.connect_with_code(
+            request.GET.get("code", ""), request.user, expected_username=pending.get("username"),
+            redirect_uri=pending["redirect_uri"], code_verifier=pending["verifier"],
+        )
+    except ServiceError as exc:
+        return render(request, "connect/callback_error.html", {
+            "title": "The account could not be connected", "message": str(exc),
+            "not_configured": isinstance(exc, NotConfigured),
+        }, status=400)
+    return _connected(request, account)
+
+
+# -- the dashboard ------------------------------------------------------------------------------
+
+
+def _with_schedules(accounts: list[Account]) -> list[Account]:
+    """Schedule words and next run of every account, in one query for all of them."""
+    names = {schedules.backup_schedule_name(a): a for a in accounts}
+    next_runs = dict(Schedule.objects.filter(name__in=names).values_list("name", "next_run"))
+    for name, account in names.items():
+        account.cron = schedules.backup_cron(account)
+        account.cron_words = schedules.describe_cron(account.cron)
+        account.next_backup_at = next_runs.get(name)
+    return accounts
+
+
+def _dashboard_accounts(request: HttpRequest) -> list[Account]:
+    recent = Backup.objects.order_by("-created", "-id")[:RECENT_BACKUPS]
+    accounts = list(
+        accounts_for_user(request)
+        .annotate(backup_count=Count("backups"))
+        .prefetch_related(Prefetch("backups", queryset=recent, to_attr="recent_backups"))
+    )
+    for account in accounts:
+        account.last_backup = account.recent_backups[0] if account.recent_backups else None
+    return _with_schedules(accounts)
+
+
+def _render_dashboard(request: HttpRequest, schedule_errors: dict | None = None, status: int = 200) -> HttpResponse:
+    accounts = _dashboard_accounts(request)
+    for account in accounts:
+        value, error = (schedule_errors or {}).get(account.pk, (account.cron, None))
+        account.schedule_form = ScheduleForm(initial={"cron": value}, prefix=f"a{account.pk}")
+        account.schedule_error = error
+    return render(request, "front/dashboard.html", {
+        "accounts": accounts,
+        "configured": AppCredentials.current() is not None,
+    }, status=status)
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return _render_dashboard(request)
+
+
+@login_required
+@require_GET
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_account_for_user(request, pk, read=True)
+    _with_schedules([account])
+    page = Paginator(account.backups.order_by("-created", "-id"), BACKUPS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/detail.html", {
+        "account": account, "page": page, "is_owner": account.owner_id == request.user.pk,
+    })
+
+
+@login_required
+@require_GET
+def account_events(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_account_for_user(request, pk, read=True)
+    page = Paginator(account.auth_events.all(), EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "accounts/events.html", {"account": account, "page": page})
+
+
+def _back_to(request: HttpRequest, account: Account) -> HttpResponse:
+    """Back where the form was (the dashboard or the account's page), at the account."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("dashboard") + f"#account-{account.pk}"
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def backup_now(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_account_for_user(request, pk)
+    try:
+        backup = queue_backup(account, Backup.Trigger.MANUAL)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        if backup.status == Backup.Status.SUCCESS:
+            messages.success(request, f"The backup of {account.username} is done.")
+        elif backup.status == Backup.Status.FAILED:
+            messages.error(request, f"The backup of {account.username} failed: {backup.error}")
+        else:
+            messages.success(request, f"The backup of {account.username} has started; it shows its progress below.")
+    return _back_to(request, account)
+
+
+@login_required
+@require_POST
+def account_schedule(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_account_for_user(request, pk)
+    form = ScheduleForm(request.POST, prefix=f"a{account.pk}")
+    value = form.data.get(form.add_prefix("cron"), "")
+    try:
+        cron = schedules.set_backup_cron(account, value)
+    except schedules.InvalidCron as exc:
+        return _render_dashboard(request, {account.pk: (value[:200], str(exc))}, status=400)
+    messages.success(request, f"{account.username} is now backed up {schedules.describe_cron(cron)}.")
+    return _back_to(request, account)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    account = get_account_for_user(request, pk)
+    form = DisconnectForm(request.POST or None)
+    running = account.backups.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING]).exists()
+    if request.method == "POST" and form.is_valid():
+        if running:
+            messages.error(request, f"A backup of {account.username} is under way: wait for it to finish, "
+                                    "then disconnect the account.")
+            return redirect("account_disconnect", pk=account.pk)
+        grants.revoke_grant(account)
+        schedules.remove_account_schedules(account)
+        if form.cleaned_data["archives"] == DisconnectForm.DELETE:
+            folder = account_archive_dir(account)
+            for backup in account.backups.select_related("account"):
+                retention.delete_backup(backup)
+            username = account.username
+            account.delete()
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+            messages.success(request, f"Disconnected {username} and deleted its archives.")
+        else:
+            messages.success(request, f"Disconnected {account.username}. Its archives are kept below; "
+                                      "connect it again at any time to resume its backups.")
+        return redirect("dashboard")
+    return render(request, "accounts/disconnect.html", {
+        "account": account, "form": form, "running": running, "backup_count": account.backups.count(),
+    })
+
+
+# -- backups ---------------------------------------------------------------------------------------
+
+
+def _archive_file(backup: Backup) -> Path | None:
+    """The archive's file, if it is there and inside the archive folder."""
+    if backup.status != Backup.Status.SUCCESS or not backup.archive_name:
+        return None
+    root = Path(settings.ARCHIVE_DIR).resolve()
+    path = (account_archive_dir(backup.account) / backup.archive_name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+@login_required
+@require_GET
+def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
+    backup = get_backup_for_user(request, pk)
+    path = _archive_file(backup)
+    if path is None:
+        return render(request, "backups/missing.html", {"backup": backup}, status=404)
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=backup.archive_name,
+                        content_type="application/gzip")
+
+
+@login_required
+@require_GET
+def backup_status(request: HttpRequest, pk: int) -> JsonResponse:
+    """A backup's progress and its table row, polled by the dashboard while it runs."""
+    backup = get_backup_for_user(request, pk)
+    row = render_to_string("backups/_row.html", {"backup": backup, "account": backup.account}, request=request)
+    return JsonResponse({
+        "status": backup.status,
+        "active": backup.is_active,
+        "categories_done": backup.categories_done,
+        "categories_total": backup.categories_total,
+        "pages_fetched": backup.pages_fetched,
+        "html": row,
+    })

@@ -137,6 +137,37 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# Where finished archives are kept: "local" (ARCHIVE_DIR) or "s3" (any S3-compatible bucket).
+# Archives are always built in ARCHIVE_DIR first; with s3 they are uploaded when complete.
+ARCHIVE_STORAGE = envstr("ARCHIVE_STORAGE", "local").strip().lower()
+if ARCHIVE_STORAGE == "local":
+    STORAGES["archives"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ARCHIVE_DIR), "base_url": None},
+    }
+elif ARCHIVE_STORAGE == "s3":
+    STORAGES["archives"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("S3_BUCKET") or "trakt-backup",
+            "endpoint_url": envstr("S3_ENDPOINT_URL") or None,
+            "access_key": envstr("S3_ACCESS_KEY_ID") or None,
+            "secret_key": envstr("S3_SECRET_ACCESS_KEY") or None,
+            "region_name": envstr("S3_REGION") or None,
+            "location": envstr("S3_PREFIX", "archives"),
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": envint("S3_URL_EXPIRE", 300, minimum=10),
+            "file_overwrite": True,
+            "addressing_style": envstr("S3_ADDRESSING_STYLE") or None,
+        },
+    }
+    S3_REDIRECT_DOWNLOADS = envbool("S3_REDIRECT_DOWNLOADS", True)
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"Unexpected value ARCHIVE_STORAGE={ARCHIVE_STORAGE}, use local or s3")
+
 # trakt
 TRAKT_API_URL = envurl("TRAKT_API_URL", "https://api.trakt.tv")
 TRAKT_AUTH_URL = envurl("TRAKT_AUTH_URL", "https://auth.trakt.tv")

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backups import archive
+from backups import archive, storage
 from backups.catalog import CATEGORIES, Category
 from backups.models import Account, Backup
 from backups.services.grants import ReconnectNeeded, ServiceError, account_client, app_credentials
@@ -51,7 +51,8 @@ def archive_root() -> Path:
 
 
 def account_archive_dir(account: Account) -> Path:
-    return archive.archive_dir(archive_root(), account.slug or account.username)
+    """The local folder where the account's archives are built (and kept, with local storage)."""
+    return archive_root() / account.archive_folder
 
 
 def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL) -> Backup:
@@ -123,6 +124,11 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None) -> 
             username=account.username, app_version=__version__, requests=client.stats.requests,
             extra={"retries": client.stats.retries, "rate_limited": client.stats.rate_limited},
         )
+        try:
+            storage.publish(path, f"{account.archive_folder}/{path.name}")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
     except BaseException as exc:  # noqa: BLE001 - every way out must leave no partial archive
         writer.abort()
         message = _failure_message(exc, account)

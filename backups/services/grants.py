@@ -105,7 +105,7 @@ class AccountTokens:
         return self.account.access_token
 
     def refreshed_access_token(self, rejected: str) -> str:
-        refresh_grant(self.account, rejected_access_token=rejected)
+        refresh_grant(self.account, stale_access_token=rejected)
         return self.account.access_token
 
 
@@ -131,12 +131,13 @@ def _store_tokens(account: Account, token: dict) -> None:
     account.status_detail = ""
 
 
-def refresh_grant(account: Account, *, margin: timedelta | None = None, rejected_access_token: str | None = None,
+def refresh_grant(account: Account, *, margin: timedelta | None = None, stale_access_token: str | None = None,
                   force: bool = False) -> bool:
     """Refresh the account's grant if it needs it. Returns True when this call refreshed it.
 
-    Needs it: ``force``; or the token is within ``margin`` of expiry; or trakt just
-    rejected ``rejected_access_token`` and nobody has replaced it since.
+    Needs it: ``force``; or the token is within ``margin`` of expiry; or the caller
+    holds ``stale_access_token`` (trakt rejected it, or the user asked for a refresh)
+    and nobody has replaced it while we waited for the lock.
     """
     creds = app_credentials()
     failure: str | None = None
@@ -148,8 +149,8 @@ def refresh_grant(account: Account, *, margin: timedelta | None = None, rejected
                 f"The trakt account {account.username} must be connected again: "
                 f"run `python manage.py trakt_auth -u {account.username} --device` or reconnect it in the dashboard."
             )
-        if rejected_access_token is not None:
-            needed = locked.access_token == rejected_access_token
+        if stale_access_token is not None:
+            needed = locked.access_token == stale_access_token
         elif force:
             needed = True
         else:

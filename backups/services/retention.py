@@ -10,24 +10,17 @@ file has vanished is deleted too.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backups import storage
 from backups.models import Account, Backup
 from backups.services import notify
 
 log = logging.getLogger(__name__)
 
 FAILED_KEPT = 20  # failed runs kept per account, for their error messages
-
-
-def archive_path(backup: Backup) -> Path:
-    from backups.services.backup_run import account_archive_dir
-
-    return account_archive_dir(backup.account) / backup.archive_name
 
 
 def after_backup(backup: Backup) -> None:
@@ -64,13 +57,13 @@ def _dedup(backup: Backup, previous: Backup) -> None:
     """Identical content: keep one file, record the new run as the same as the previous one."""
     if not backup.content_sha256 or backup.content_sha256 != previous.content_sha256:
         return
-    new_file = archive_path(backup)
-    if not archive_path(previous).is_file() or previous.archive_name == backup.archive_name:
+    if previous.archive_name == backup.archive_name or not storage.exists(previous.archive_key):
         return
+    new_key = backup.archive_key
     Backup.objects.filter(pk=backup.pk).update(
         same_as=previous, archive_name=previous.archive_name, size=previous.size, sha256=previous.sha256
     )
-    new_file.unlink(missing_ok=True)
+    storage.delete(new_key)
     backup.same_as, backup.archive_name = previous, previous.archive_name
     backup.size, backup.sha256 = previous.size, previous.sha256
 
@@ -101,13 +94,12 @@ def kept(account: Account) -> set[int]:
 
 def delete_backup(backup: Backup) -> None:
     """Delete a record and its file, unless another record shares that file."""
-    name = backup.archive_name
-    path = archive_path(backup) if name else None
+    name, key = backup.archive_name, backup.archive_key
     with transaction.atomic():
         backup.delete()
         shared = bool(name) and Backup.objects.filter(account_id=backup.account_id, archive_name=name).exists()
-    if path is not None and not shared:
-        path.unlink(missing_ok=True)
+    if key and not shared:
+        storage.delete(key)
 
 
 def prune(account: Account) -> int:
@@ -119,7 +111,7 @@ def prune(account: Account) -> int:
         removed += 1
     # records whose file is gone: nothing to download, nothing to keep
     for backup in Backup.objects.filter(account=account, status=Backup.Status.SUCCESS).select_related("account"):
-        if backup.archive_name and not archive_path(backup).is_file():
+        if backup.archive_name and not storage.exists(backup.archive_key):
             log.warning("archive %s of %s is missing; removing its record", backup.archive_name, account.username)
             delete_backup(backup)
             removed += 1

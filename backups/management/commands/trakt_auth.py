@@ -33,7 +33,8 @@ class Command(BaseCommand):
             )
             return
         account = find_account(username)
-        grants.refresh_grant(account, force=True)
+        # Refreshes unless another process replaced this very token while we waited for the lock.
+        grants.refresh_grant(account, stale_access_token=account.access_token)
         self.stdout.write(
             f"Refreshed the grant of {account.username}; token valid until {account.token_expires_at:%Y-%m-%d %H:%M} UTC."
         )

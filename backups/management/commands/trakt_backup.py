@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backups.management.commands._base import find_account, user_errors
 from backups.models import Backup
-from backups.services.backup_run import account_archive_dir, run_backup
+from backups import storage
+from backups.services.backup_run import run_backup
 
 
 class Command(BaseCommand):
@@ -32,8 +33,8 @@ class Command(BaseCommand):
             sys.stderr.write("\n")
         if backup.status != Backup.Status.SUCCESS:
             raise CommandError(backup.error or "The backup failed; see the log for details.")
-        path = account_archive_dir(account) / backup.archive_name
         self.stdout.write(
             f"Backed up {account.username}: {backup.total_items} items in {backup.requests_made} requests."
         )
-        self.stdout.write(str(path.resolve()))
+        local = storage.local_path(backup.archive_key)
+        self.stdout.write(str(local.resolve()) if local else storage.storage().url(backup.archive_key).split("?")[0])

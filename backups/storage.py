@@ -1,0 +1,58 @@
+"""Where finished archives live: the local archive folder or an S3-compatible bucket.
+
+Archives are always built in ``ARCHIVE_DIR`` (a temporary file, moved into place
+when complete). With local storage that is their home; with S3 they are
+uploaded once complete and the local copy removed. Everything else (downloads,
+retention, verification) goes through the functions here, by key
+``<account folder>/<archive name>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+
+
+def storage():
+    return storages["archives"]
+
+
+def is_local() -> bool:
+    return settings.ARCHIVE_STORAGE == "local"
+
+
+def publish(local_path: Path, key: str) -> None:
+    """Make a complete archive available under ``key``."""
+    if is_local():
+        return  # built in place
+    with open(local_path, "rb") as handle:
+        storage().save(key, File(handle, name=local_path.name))
+    local_path.unlink(missing_ok=True)
+
+
+def exists(key: str) -> bool:
+    return storage().exists(key)
+
+
+def open_archive(key: str) -> IO[bytes]:
+    return storage().open(key, "rb")
+
+
+def delete(key: str) -> None:
+    if storage().exists(key):
+        storage().delete(key)
+
+
+def local_path(key: str) -> Path | None:
+    return Path(settings.ARCHIVE_DIR) / key if is_local() else None
+
+
+def signed_url(key: str) -> str | None:
+    """A short-lived download URL (S3 only; local archives are streamed by the app)."""
+    if is_local() or not getattr(settings, "S3_REDIRECT_DOWNLOADS", False):
+        return None
+    return storage().url(key)

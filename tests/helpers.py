@@ -1,0 +1,68 @@
+"""Helpers for tests that run the app as a user would: real commands in real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app_env(emulator=None, **extra) -> dict[str, str]:
+    """Environment for a second process that shares this test's database, data folder and emulator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATA_DIR=str(settings.DATA_DIR),
+        ARCHIVE_DIR=str(settings.ARCHIVE_DIR),
+        TRAKT_BACKOFF=str(settings.TRAKT_BACKOFF),
+        PYTHONUNBUFFERED="1",
+    )
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["SQLITE_PATH"] = str(db["NAME"])
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    if emulator is not None:
+        env["TRAKT_API_URL"] = emulator.api_url
+        env["TRAKT_AUTH_URL"] = emulator.auth_url
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def manage(*args: str, emulator=None, timeout: float = 120, input: str | None = None, env: dict | None = None):
+    """Run `python manage.py ARGS` in a new process, as a user would."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT, env=env or app_env(emulator), capture_output=True, text=True, timeout=timeout, input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+def read_archive(path: Path) -> tuple[dict, dict[str, object]]:
+    """(manifest, {member path inside the top folder: parsed JSON}) of an archive."""
+    files: dict[str, object] = {}
+    manifest = None
+    top = path.name[: -len(".tar.gz")]
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            assert member.name == top or member.name.startswith(top + "/"), member.name
+            if not member.isfile():
+                continue
+            inner = member.name[len(top) + 1 :]
+            data = json.load(tar.extractfile(member))
+            if inner == "manifest.json":
+                manifest = data
+            else:
+                files[inner] = data
+    assert manifest is not None, "archive has no manifest.json"
+    return manifest, files
