@@ -9,6 +9,7 @@ handed out as if it were a token.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -27,7 +28,27 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
+_key_file_mtime: dict[str, float] = {}
+
+
+def _reload_rotated_keys() -> None:
+    """Pick up a key file rewritten by ``rotate_encryption_key`` in another process."""
+    path = getattr(settings, "ENCRYPTION_KEY_FILE", None)
+    if not path:
+        return
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return
+    seen = _key_file_mtime.setdefault(str(path), mtime)
+    if mtime != seen:
+        _key_file_mtime[str(path)] = mtime
+        with open(path) as handle:
+            settings.ENCRYPTION_KEYS = [line.strip() for line in handle if line.strip()]
+
+
 def fernet() -> MultiFernet:
+    _reload_rotated_keys()
     return _fernet(tuple(settings.ENCRYPTION_KEYS))
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from pathlib import Path
-
 import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.db.models import Count, Prefetch
@@ -29,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_q.models import Schedule
 
+from backups import storage
 from backups.access import accounts_for_user, get_account_for_user, get_backup_for_user, staff_required
 from backups.forms import AppSetupForm, CodeForm, DisconnectForm, ExpectedUserForm, FirstUserForm, LoginForm, ScheduleForm
 from backups.models import Account, AppCredentials, Backup
@@ -447,25 +447,27 @@ def account_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
 # -- backups ---------------------------------------------------------------------------------------
 
 
-def _archive_file(backup: Backup) -> Path | None:
-    """The archive's file, if it is there and inside the archive folder."""
-    if backup.status != Backup.Status.SUCCESS or not backup.archive_name:
+def _archive_key(backup: Backup) -> str | None:
+    """The storage key of the backup's archive, if it has one and it is there."""
+    if backup.status != Backup.Status.SUCCESS or not backup.archive_key:
         return None
-    root = Path(settings.ARCHIVE_DIR).resolve()
-    path = (account_archive_dir(backup.account) / backup.archive_name).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    try:
+        return backup.archive_key if storage.exists(backup.archive_key) else None
+    except SuspiciousFileOperation:
         return None
-    return path
 
 
 @login_required
 @require_GET
 def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
     backup = get_backup_for_user(request, pk)
-    path = _archive_file(backup)
-    if path is None:
+    key = _archive_key(backup)
+    if key is None:
         return render(request, "backups/missing.html", {"backup": backup}, status=404)
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=backup.archive_name,
+    signed = storage.signed_url(key)
+    if signed:  # S3: the bucket serves it, with a link that expires in minutes
+        return redirect(signed)
+    return FileResponse(storage.open_archive(key), as_attachment=True, filename=backup.archive_name,
                         content_type="application/gzip")
 
 
@@ -474,7 +476,9 @@ def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
 def backup_status(request: HttpRequest, pk: int) -> JsonResponse:
     """A backup's progress and its table row, polled by the dashboard while it runs."""
     backup = get_backup_for_user(request, pk)
-    row = render_to_string("backups/_row.html", {"backup": backup, "account": backup.account}, request=request)
+    context = {"backup": backup, "account": backup.account}
+    row = render_to_string("backups/_row.html", context, request=request)
+    summary = render_to_string("backups/_summary.html", context, request=request)
     return JsonResponse({
         "status": backup.status,
         "active": backup.is_active,
@@ -482,4 +486,5 @@ def backup_status(request: HttpRequest, pk: int) -> JsonResponse:
         "categories_total": backup.categories_total,
         "pages_fetched": backup.pages_fetched,
         "html": row,
+        "summary": summary.strip(),
     })

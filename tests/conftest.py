@@ -49,3 +49,6 @@ def connect_account(emulator, username: str, owner, profile: str = "tiny", **use
     emulator.add_user(username, profile=profile, **user_options)
     code = emulator.issue_code(username, redirect_uri="urn:ietf:wg:oauth:2.0:oob")
     return connect_with_code(code, owner, expected_username=username)
+
+
+from tests.web_fixtures import *  # noqa: E402,F401,F403 - the web tests' users and clients

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
@@ -28,10 +29,18 @@ def app_env(emulator=None, **extra) -> dict[str, str]:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         env["SQLITE_PATH"] = str(db["NAME"])
-    else:
+    else:  # PostgreSQL: the test database (test_<name>[_gwN]) that pytest-django created, not DATABASE_URL's
+        credentials = quote(db["USER"] or "", safe="")
+        if db.get("PASSWORD"):
+            credentials += ":" + quote(db["PASSWORD"], safe="")
+        host = quote(db["HOST"] or "127.0.0.1", safe="")  # a socket folder becomes %2F...
         env["DATABASE_URL"] = (
-            f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+            f"postgres://{credentials + '@' if credentials else ''}{host}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
         )
+    # The queue and the archive prefix of this test process (tests/settings.py), not a fresh one.
+    env["Q_CLUSTER_NAME"] = settings.Q_CLUSTER["name"]
+    if settings.ARCHIVE_STORAGE == "s3":
+        env["S3_PREFIX"] = settings.STORAGES["archives"]["OPTIONS"]["location"]
     if emulator is not None:
         env["TRAKT_API_URL"] = emulator.api_url
         env["TRAKT_AUTH_URL"] = emulator.auth_url

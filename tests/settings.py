@@ -23,4 +23,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 EMAIL_ENABLED = True
 NOTIFY_EMAILS = ["owner@example.com"]
-Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405 - tasks run in the calling process unless a test starts a cluster
+# Tasks run in the calling process unless a test starts a cluster (a worker process gets Q_SYNC=0).
+# On a shared Redis or bucket (the services pass), each pytest-xdist worker keeps its own queue and archive
+# prefix; tests.helpers.app_env hands both to the processes a test starts (Q_CLUSTER_NAME, S3_PREFIX).
+Q_CLUSTER = {  # noqa: F405
+    **Q_CLUSTER,  # noqa: F405
+    "name": os.environ.get("Q_CLUSTER_NAME") or f"trakt-backup-{_worker}",
+    "sync": os.environ.get("Q_SYNC", "1") == "1",
+}
+if ARCHIVE_STORAGE == "s3" and "PYTEST_XDIST_WORKER" in os.environ:  # noqa: F405
+    STORAGES["archives"]["OPTIONS"]["location"] += f"/{_worker}"  # noqa: F405

@@ -91,6 +91,14 @@ class BadRequest(Exception):
     pass
 
 
+class LimitExceeded(Exception):
+    """Account limit exceeded (HTTP 420)."""
+
+    def __init__(self, message, limit):
+        super().__init__(message)
+        self.limit = limit
+
+
 # --------------------------------------------------------------------------- words
 
 ADJ = ["Silent", "Broken", "Golden", "Last", "Hidden", "Crimson", "Frozen", "Electric", "Lost",
@@ -893,7 +901,10 @@ class UserData:
         return d
 
     def render_listed(self, r):
-        d = {"rank": r[0], "id": r[1], "listed_at": iso(r[2]), "notes": NOTE_TEXT[r[7]] if r[7] >= 0 else None}
+        note = r[7]
+        if not isinstance(note, str):
+            note = NOTE_TEXT[note] if note is not None and note >= 0 else None
+        d = {"rank": r[0], "id": r[1], "listed_at": iso(r[2]), "notes": note}
         d.update(self.catalog.media(r[3], r[4], r[5], r[6]))
         return d
 
@@ -913,13 +924,24 @@ class UserData:
                              "audio_channels": ("7.1", "5.1", "2.0")[(m >> 8) % 3], "3d": m % 29 == 0}
         return d
 
+    def collected_episodes(self, r):
+        """(season, episode) pairs of a collection_shows record."""
+        ts, i, what = r
+        if isinstance(what, int):
+            return [(s, e) for s in range(1, what + 1) for e in range(1, self.catalog.eps_in_season(i, s) + 1)]
+        return sorted(what)
+
     def render_coll_show(self, r, metadata=False):
-        ts, i, n_seasons = r
+        ts, i, what = r
         cat = self.catalog
+        by_season = {}
+        for s, e in self.collected_episodes(r):
+            by_season.setdefault(s, []).append(e)
+        n_seasons = max(by_season) if by_season else 0
         seasons = []
-        for s in range(1, n_seasons + 1):
+        for s in sorted(by_season):
             eps = []
-            for e in range(1, cat.eps_in_season(i, s) + 1):
+            for e in by_season[s]:
                 ep = {"number": e, "collected_at": iso(ts - (n_seasons - s) * 86400 * 7 - (64 - e) * 60)}
                 if metadata:
                     ep["metadata"] = {"media_type": "digital", "resolution": "hd_1080p", "hdr": None,
@@ -1005,8 +1027,7 @@ class UserData:
             "seasons": {"ratings": count[SEASON], "comments": comments["season"]},
             "episodes": {"plays": ep_plays, "watched": sum(len(r[3]) for r in ws),
                          "minutes": sum(cat.shows[r[0]][10] * r[1] for r in ws),
-                         "collected": sum(sum(cat.eps_in_season(r[1], s) for s in range(1, r[2] + 1))
-                                          for r in self.collection_shows),
+                         "collected": sum(len(self.collected_episodes(r)) for r in self.collection_shows),
                          "ratings": count[EPISODE], "comments": comments["episode"]},
             "network": {"friends": len(self.friends), "followers": len(self.followers),
                         "following": len(self.following)},
@@ -1466,25 +1487,45 @@ def resolve_get(ud, path, query):
 
 
 def full_data(ud):
-    """Every endpoint -> its full JSON value (all pages), as resolve_get serves it."""
+    """Every endpoint -> its full JSON value (all pages), exactly as resolve_get serves it.
+
+    Keys are plain paths; where trakt has richer variants the plain key holds what a complete
+    backup fetches (the README's recommended parameters):
+      /users/me                    ?extended=full
+      /sync/watched/shows          ?extended=progress&specials=true
+      /sync/collection/{movies,shows} ?extended=metadata
+      /users/me/comments/all/all   ?include_replies=true
+    Keys spelled with their query string are also present, plus a few leaner variants
+    ("/users/me?extended=min" style keys below)."""
     out = {}
 
     def put(key, path, query=None):
         r = resolve_get(ud, path, query or {})
         out[key] = r.value if isinstance(r, Obj) else r.all()
 
-    for p in ("/users/settings", "/users/me", "/users/me/stats", "/sync/last_activities", "/sync/history",
-              "/sync/watched/movies", "/sync/watched/shows", "/sync/collection/movies", "/sync/collection/shows",
-              "/sync/ratings/movies", "/sync/ratings/shows", "/sync/ratings/seasons", "/sync/ratings/episodes",
-              "/sync/watchlist", "/sync/favorites", "/sync/playback", "/users/me/lists",
-              "/users/me/lists/collaborations", "/users/me/comments/all/all", "/users/me/likes/comments",
-              "/users/me/likes/lists", "/users/me/notes/all", "/users/me/followers", "/users/me/following",
-              "/users/me/friends", "/users/requests", "/users/blocked"):
+    plain = ("/users/settings", "/users/me/stats", "/sync/last_activities", "/sync/history",
+             "/sync/watched/movies", "/sync/ratings/movies", "/sync/ratings/shows", "/sync/ratings/seasons",
+             "/sync/ratings/episodes", "/sync/ratings", "/sync/watchlist", "/sync/favorites", "/sync/playback", "/users/me/lists",
+             "/users/me/lists/collaborations", "/users/me/likes/comments", "/users/me/likes/lists",
+             "/users/me/notes/all", "/users/me/followers", "/users/me/following", "/users/me/friends",
+             "/users/requests", "/users/blocked")
+    for p in plain:
         put(p, p)
-    put("/users/me?extended=full", "/users/me", {"extended": "full"})
+    rich = (("/users/me", {"extended": "full"}, "extended=full"),
+            ("/sync/watched/shows", {"extended": "progress", "specials": "true"}, "extended=progress&specials=true"),
+            ("/sync/collection/movies", {"extended": "metadata"}, "extended=metadata"),
+            ("/sync/collection/shows", {"extended": "metadata"}, "extended=metadata"),
+            ("/users/me/comments/all/all", {"include_replies": "true"}, "include_replies=true"))
+    for p, q, qs in rich:
+        put(p, p, q)
+        out[p + "?" + qs] = out[p]
+    # leaner variants, for clients that do not ask for the extras
     put("/sync/watched/shows?extended=progress", "/sync/watched/shows", {"extended": "progress"})
-    put("/users/me/comments/all/all?include_replies=true", "/users/me/comments/all/all",
-        {"include_replies": "true"})
+    put("/sync/watched/shows?extended=min", "/sync/watched/shows", {})
+    put("/sync/collection/movies?extended=min", "/sync/collection/movies", {})
+    put("/sync/collection/shows?extended=min", "/sync/collection/shows", {})
+    put("/users/me?extended=min", "/users/me", {})
+    put("/users/me/comments/all/all?include_replies=false", "/users/me/comments/all/all", {})
     for sec in HIDDEN_SECTIONS:
         put("/users/hidden/" + sec, "/users/hidden/" + sec)
     for l in ud.lists:
@@ -1496,3 +1537,350 @@ def full_data(ud):
         for sec in SAVED_FILTER_SECTIONS:
             put("/users/saved_filters/" + sec, "/users/saved_filters/" + sec)
     return out
+
+
+# =========================================================================== writes
+
+def _not_found_block():
+    return {"movies": [], "shows": [], "seasons": [], "episodes": [], "people": []}
+
+
+def _expand(ud, body):
+    """Resolve a sync body -> ([(kind, a, b, c, src, parents, leaf)], not_found)."""
+    if not isinstance(body, dict):
+        raise BadRequest("a JSON object is expected")
+    cat = ud.catalog
+    out, nf = [], _not_found_block()
+    for m in body.get("movies") or []:
+        i = cat.find_movie((m or {}).get("ids")) if isinstance(m, dict) else None
+        if i is None:
+            nf["movies"].append(m)
+        else:
+            out.append((MOVIE, i, 0, 0, m, (), True))
+    for sh in body.get("shows") or []:
+        i = cat.find_show((sh or {}).get("ids")) if isinstance(sh, dict) else None
+        if i is None:
+            nf["shows"].append(sh)
+            continue
+        seasons = sh.get("seasons")
+        out.append((SHOW, i, 0, 0, sh, (), not seasons))
+        for se in seasons or []:
+            n = se.get("number") if isinstance(se, dict) else None
+            if not isinstance(n, int) or (n != 0 and cat.eps_in_season(i, n) == 0) or \
+                    (n == 0 and cat.eps_in_season(i, 0) == 0):
+                nf["seasons"].append(se)
+                continue
+            episodes = se.get("episodes")
+            out.append((SEASON, i, n, 0, se, (sh,), not episodes))
+            for ep in episodes or []:
+                e = ep.get("number") if isinstance(ep, dict) else None
+                if not isinstance(e, int) or e < 1 or e > cat.eps_in_season(i, n):
+                    nf["episodes"].append(ep)
+                    continue
+                out.append((EPISODE, i, n, e, ep, (se, sh), True))
+    for se in body.get("seasons") or []:
+        ids = (se or {}).get("ids") if isinstance(se, dict) else None
+        dec = cat.decode_season_id(_int((ids or {}).get("trakt"), -1))
+        if dec is None:
+            nf["seasons"].append(se)
+        else:
+            out.append((SEASON, dec[0], dec[1], 0, se, (), True))
+    for ep in body.get("episodes") or []:
+        ids = (ep or {}).get("ids") if isinstance(ep, dict) else None
+        dec = cat.decode_episode_id(_int((ids or {}).get("trakt"), -1))
+        if dec is None:
+            nf["episodes"].append(ep)
+        else:
+            out.append((EPISODE,) + dec + (ep, (), True))
+    return out, nf
+
+
+def _inherit(key, src, parents, body):
+    for d in (src,) + tuple(parents) + (body,):
+        if isinstance(d, dict) and d.get(key) is not None:
+            return d[key]
+    return None
+
+
+def _when(value, now, ud=None, kind=None, a=None):
+    if value in (None, "", "now"):
+        return now
+    if value == "released":
+        if kind == MOVIE and ud is not None and ud.catalog.movies[a][3]:
+            return float(calendar.timegm((ud.catalog.movies[a][3], 1, 1, 0, 0, 0)))
+        return now
+    try:
+        return parse_iso(str(value))
+    except ValueError:
+        raise BadRequest("invalid date %r" % (value,))
+
+
+def _episodes_of(ud, kind, a, b, c):
+    cat = ud.catalog
+    if kind == EPISODE:
+        return [(b, c)]
+    if kind == SEASON:
+        return [(b, e) for e in range(1, cat.eps_in_season(a, b) + 1)]
+    return list(cat.iter_episodes(a))
+
+
+def _count_block(counts):
+    return {"movies": counts.get(MOVIE, 0), "shows": counts.get(SHOW, 0), "seasons": counts.get(SEASON, 0),
+            "episodes": counts.get(EPISODE, 0)}
+
+
+def _write_history(ud, body, now, remove):
+    found, nf = _expand(ud, body)
+    counts = {}
+    if remove:
+        ids = set()
+        for x in (body.get("ids") or []):
+            v = _int(x, None)
+            if v is not None:
+                ids.add(v)
+        targets = set()
+        for kind, a, b, c, src, parents, leaf in found:
+            if not leaf:
+                continue
+            if kind == MOVIE:
+                targets.add((MOVIE, a, 0, 0))
+            else:
+                for s, e in _episodes_of(ud, kind, a, b, c):
+                    targets.add((EPISODE, a, s, e))
+        removed = ud.remove_history(lambda r: r[0] in ids or (r[3], r[4], r[5], r[6]) in targets, now)
+        present = {r[0] for r in removed}
+        for r in removed:
+            counts[r[3]] = counts.get(r[3], 0) + 1
+        nf["ids"] = [x for x in (body.get("ids") or []) if _int(x, None) not in present]
+        return 200, {"deleted": {"movies": counts.get(MOVIE, 0), "episodes": counts.get(EPISODE, 0)},
+                     "not_found": nf}
+    recs = []
+    for kind, a, b, c, src, parents, leaf in found:
+        if not leaf:
+            continue
+        ts = _when(_inherit("watched_at", src, parents, None), now, ud, kind, a)
+        if kind == MOVIE:
+            recs.append((ts, MOVIE, a, 0, 0))
+        else:
+            for s, e in _episodes_of(ud, kind, a, b, c):
+                recs.append((ts, EPISODE, a, s, e))
+    for r in recs:
+        counts[r[1]] = counts.get(r[1], 0) + 1
+    ud.insert_history(recs, now)
+    return 201, {"added": {"movies": counts.get(MOVIE, 0), "episodes": counts.get(EPISODE, 0)}, "not_found": nf}
+
+
+def _write_ratings(ud, body, now, remove):
+    found, nf = _expand(ud, body)
+    counts = {}
+    kinds = set()
+    index = {(r[2], r[3], r[4], r[5]): n for n, r in enumerate(ud.ratings)}
+    drop = set()
+    for kind, a, b, c, src, parents, leaf in found:
+        key = (kind, a, b, c)
+        if remove:
+            if not leaf:
+                continue
+            if key in index:
+                drop.add(index[key])
+                counts[kind] = counts.get(kind, 0) + 1
+                kinds.add(kind)
+            continue
+        rating = src.get("rating") if isinstance(src, dict) else None
+        if rating is None:
+            continue
+        if not isinstance(rating, int) or not 1 <= rating <= 10:
+            nf[KIND_NAMES[kind] + "s"].append(src)
+            continue
+        ts = _when(src.get("rated_at"), now)
+        if key in index:
+            drop.add(index[key])
+        ud.ratings.append((int(ts), rating, kind, a, b, c))
+        counts[kind] = counts.get(kind, 0) + 1
+        kinds.add(kind)
+    if drop:
+        ud.ratings = [r for n, r in enumerate(ud.ratings) if n not in drop]
+    ud.ratings.sort(key=lambda r: -r[0])
+    if kinds:
+        ud.bump(now, *["%ss.rated_at" % KIND_NAMES[k] for k in kinds])
+    return (200, {"deleted": _count_block(counts), "not_found": nf}) if remove else \
+        (201, {"added": _count_block(counts), "not_found": nf})
+
+
+def _write_listed(ud, records, body, now, remove, allowed, limit, activity):
+    """Add to / remove from a ranked collection (watchlist, favorites, a list). Returns (status, json, records)."""
+    found, nf = _expand(ud, body)
+    present = {(r[3], r[4], r[5], r[6]): r for r in records}
+    counts, existing = {}, {}
+    kinds = set()
+    for kind, a, b, c, src, parents, leaf in found:
+        if not leaf:
+            continue
+        if kind not in allowed:
+            nf[KIND_NAMES[kind] + "s"].append(src)
+            continue
+        key = (kind, a, b, c)
+        if remove:
+            if key in present:
+                del present[key]
+                counts[kind] = counts.get(kind, 0) + 1
+                kinds.add(kind)
+            continue
+        if key in present:
+            existing[kind] = existing.get(kind, 0) + 1
+            continue
+        if limit is not None and len(present) >= limit:
+            raise LimitExceeded("account limit exceeded: %d items" % limit, limit)
+        ud.next_listed_id += 1
+        note = src.get("notes") if isinstance(src, dict) else None
+        rec = (0, ud.next_listed_id, int(_when(src.get("listed_at") if isinstance(src, dict) else None, now)),
+               kind, a, b, c, note if isinstance(note, str) else None)
+        present[key] = rec
+        counts[kind] = counts.get(kind, 0) + 1
+        kinds.add(kind)
+    ordered = sorted(present.values(), key=lambda r: (r[0] == 0, r[0], r[1]))
+    new_records = [(n + 1,) + r[1:] for n, r in enumerate(ordered)]
+    if kinds:
+        ud.bump(now, *activity(kinds))
+    result = {("deleted" if remove else "added"): _count_block(counts), "not_found": nf}
+    if not remove:
+        result["existing"] = _count_block(existing)
+    result["list"] = {"updated_at": iso(ud.activity_all), "item_count": len(new_records)}
+    return (200 if remove else 201), result, new_records
+
+
+def _write_collection(ud, body, now, remove):
+    found, nf = _expand(ud, body)
+    counts = {}
+    movies = {r[2]: r for r in ud.collection_movies}
+    shows = {r[1]: r for r in ud.collection_shows}
+    for kind, a, b, c, src, parents, leaf in found:
+        if not leaf:
+            continue
+        ts = int(_when(_inherit("collected_at", src, parents, None), now))
+        if kind == MOVIE:
+            if remove:
+                if movies.pop(a, None) is not None:
+                    counts[MOVIE] = counts.get(MOVIE, 0) + 1
+            elif a not in movies:
+                movies[a] = (ts, ts, a, 0)
+                counts[MOVIE] = counts.get(MOVIE, 0) + 1
+            continue
+        eps = set(_episodes_of(ud, kind, a, b, c))
+        cur = shows.get(a)
+        have = set(ud.collected_episodes(cur)) if cur else set()
+        if remove:
+            left = have - eps
+            counts[EPISODE] = counts.get(EPISODE, 0) + len(have & eps)
+            if cur is not None:
+                if left:
+                    shows[a] = (cur[0], a, frozenset(left))
+                else:
+                    del shows[a]
+        else:
+            added = eps - have
+            counts[EPISODE] = counts.get(EPISODE, 0) + len(added)
+            if added:
+                shows[a] = (max(ts, cur[0]) if cur else ts, a, frozenset(have | eps))
+    ud.collection_movies = sorted(movies.values(), key=lambda r: -r[0])
+    ud.collection_shows = sorted(shows.values(), key=lambda r: -r[0])
+    fields = []
+    if counts.get(MOVIE):
+        fields.append("movies.collected_at")
+    if counts.get(EPISODE):
+        fields.append("episodes.collected_at")
+    if fields:
+        ud.bump(now, *fields)
+    block = {"movies": counts.get(MOVIE, 0), "episodes": counts.get(EPISODE, 0)}
+    return (200, {"deleted": block, "not_found": nf}) if remove else (201, {"added": block, "not_found": nf})
+
+
+def _list_limits(ud):
+    return (None, None) if ud.vip else (2, 100)
+
+
+def apply_write(ud, method, path, body, now):
+    """POST/PUT/DELETE for user `ud` -> (status, json value).  Raises NotFound/BadRequest/LimitExceeded."""
+    parts = [unquote(p) for p in path.strip("/").split("/")]
+    if not isinstance(body, dict):
+        raise BadRequest("a JSON object is expected")
+    if method == "POST" and parts[0] == "sync" and len(parts) in (2, 3):
+        what = parts[1]
+        remove = len(parts) == 3
+        if remove and parts[2] != "remove":
+            raise NotFound("unknown endpoint")
+        if what == "history":
+            return _write_history(ud, body, now, remove)
+        if what == "ratings":
+            return _write_ratings(ud, body, now, remove)
+        if what == "collection":
+            return _write_collection(ud, body, now, remove)
+        if what == "watchlist":
+            limit = None if ud.vip else 100
+            status, res, ud.watchlist = _write_listed(
+                ud, ud.watchlist, body, now, remove, (MOVIE, SHOW, SEASON, EPISODE), None if remove else limit,
+                lambda ks: ["%ss.watchlisted_at" % KIND_NAMES[k] for k in ks] + ["watchlist.updated_at"])
+            return status, res
+        if what == "favorites":
+            limit = None if ud.vip else 50
+            status, res, ud.favorites = _write_listed(
+                ud, ud.favorites, body, now, remove, (MOVIE, SHOW), None if remove else limit,
+                lambda ks: ["%ss.favorited_at" % KIND_NAMES[k] for k in ks] + ["favorites.updated_at"])
+            return status, res
+    if method == "DELETE" and parts[:2] == ["sync", "playback"] and len(parts) == 3:
+        pid = _int(parts[2], None)
+        before = len(ud.playback)
+        ud.playback = [r for r in ud.playback if r[0] != pid]
+        if len(ud.playback) == before:
+            raise NotFound("playback item not found")
+        ud.bump(now, "movies.paused_at", "episodes.paused_at")
+        return 204, None
+    if len(parts) >= 3 and parts[0] == "users" and parts[1].lower() in ("me", ud.slug) and parts[2] == "lists":
+        rest = parts[3:]
+        max_lists, max_items = _list_limits(ud)
+        if not rest and method == "POST":
+            if max_lists is not None and len(ud.lists) >= max_lists:
+                raise LimitExceeded("account limit exceeded: %d lists" % max_lists, max_lists)
+            name = body.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise BadRequest("name is required")
+            base = slugify(name, "list")
+            slug, k = base, 2
+            while any(l["slug"] == slug for l in ud.lists):
+                slug, k = "%s-%d" % (base, k), k + 1
+            trakt = max([l["trakt"] for l in ud.lists + ud.collaborations + ud.liked_lists] + [40_000_000]) + 1
+            lst = {"trakt": trakt, "slug": slug, "name": name, "description": body.get("description"),
+                   "privacy": body.get("privacy", "private"), "display_numbers": bool(body.get("display_numbers")),
+                   "allow_comments": body.get("allow_comments", True), "sort_by": body.get("sort_by", "rank"),
+                   "sort_how": body.get("sort_how", "asc"), "created_at": now, "updated_at": now, "likes": 0,
+                   "comment_count": 0, "owner": ud.user_brief(), "items": []}
+            ud.lists.append(lst)
+            ud.bump(now, "lists.updated_at")
+            return 201, ud.render_list(lst)
+        if not rest:
+            raise NotFound("unknown endpoint")
+        lst = ud.find_list(rest[0])
+        if lst is None:
+            raise NotFound("list not found")
+        tail = rest[1:]
+        if not tail and method == "PUT":
+            for key in ("name", "description", "privacy", "display_numbers", "allow_comments", "sort_by",
+                        "sort_how"):
+                if key in body:
+                    lst[key] = body[key]
+            lst["updated_at"] = now
+            ud.bump(now, "lists.updated_at")
+            return 200, ud.render_list(lst)
+        if not tail and method == "DELETE":
+            ud.lists.remove(lst)
+            ud.bump(now, "lists.updated_at")
+            return 204, None
+        if method == "POST" and tail in (["items"], ["items", "remove"]):
+            remove = len(tail) == 2
+            status, res, lst["items"] = _write_listed(ud, lst["items"], body, now, remove,
+                                                     (MOVIE, SHOW, SEASON, EPISODE), None if remove else max_items,
+                                                     lambda ks: ["lists.updated_at"])
+            lst["updated_at"] = ud.activity_all
+            res["list"] = {"updated_at": iso(lst["updated_at"]), "item_count": len(lst["items"])}
+            return status, res
+    raise NotFound("unknown endpoint")

@@ -8,6 +8,7 @@ implementation of every operation.
 
 import base64
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -101,15 +102,14 @@ class FaultSpec:
     ("api" / "auth") restrict further; `times=None` means forever.  Attributes `skipped` and
     `fired` count what happened; `cancel()` removes it."""
 
-    _ids = 0
+    _ids = itertools.count(1)
 
     def __init__(self, kind, path=None, method=None, host=None, after=0, times=1, **opts):
         if kind not in FAULT_KINDS:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
         if host not in (None, "api", "auth"):
             raise ValueError("host must be 'api', 'auth' or None")
-        FaultSpec._ids += 1
-        self.id = FaultSpec._ids
+        self.id = next(FaultSpec._ids)
         self.kind = kind
         self.path = path
         self._rx = re.compile(path) if path else None

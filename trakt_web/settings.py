@@ -19,6 +19,8 @@ ARCHIVE_DIR = envpath("ARCHIVE_DIR", str(DATA_DIR / "archives"))
 SECRET_KEY = envstr("SECRET_KEY") or keys.secret_key(DATA_DIR)
 # Fernet keys for tokens and the client secret, newest first (comma separated in the environment).
 ENCRYPTION_KEYS = envlist("ENCRYPTION_KEY", []) or keys.encryption_keys(DATA_DIR)
+# Running processes re-read this file when it changes (after rotate_encryption_key); None with ENCRYPTION_KEY.
+ENCRYPTION_KEY_FILE = None if envlist("ENCRYPTION_KEY", []) else DATA_DIR / "encryption.key"
 
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["*"])
@@ -214,6 +216,7 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "trakt-backup@localhost")
 # Email is sent only when a mail server is configured.
 EMAIL_ENABLED = bool(envstr("EMAIL_HOST"))
 
+LOG_FILE = envstr("LOG_FILE", str(DATA_DIR / "trakt-backup.log"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -221,7 +224,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        **(
+            {"file": {"class": "logging.handlers.RotatingFileHandler", "filename": LOG_FILE, "maxBytes": 5_000_000,
+                      "backupCount": 3, "formatter": "plain", "filters": ["redact"], "delay": True}}
+            if LOG_FILE else {}
+        ),
     },
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
+    "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django": {"level": "WARNING"}},
 }

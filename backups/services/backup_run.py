@@ -8,6 +8,7 @@ The command line calls ``run_backup``; the web view and the scheduler call
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -265,13 +266,15 @@ def _page_count(response) -> int:
 
 def _fetch_pages(client: TraktClient, writer: archive.ArchiveWriter, category: Category, file: str, endpoint: str,
                  reporter: _Reporter) -> int:
+    pages = client.pages(endpoint, category.params)
+    first = next(pages)  # before any file exists: a skipped endpoint leaves nothing behind
     out = writer.open_array(file)
     seen: set = set()
     item_count = None
-    pages = 0
+    count = 0
     try:
-        for page in client.pages(endpoint, category.params):
-            pages += 1
+        for page in itertools.chain([first], pages):
+            count += 1
             reporter.page()
             item_count = page.item_count
             items = page.items
@@ -287,7 +290,7 @@ def _fetch_pages(client: TraktClient, writer: archive.ArchiveWriter, category: C
     finally:
         sha256 = out.close()
     writer.record(file, endpoint=endpoint, params=category.params, items=out.count, sha256=sha256,
-                  item_count=item_count, pages=pages)
+                  item_count=item_count, pages=count)
     return out.count
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 from django.core.management.base import CommandError
 
@@ -17,12 +18,21 @@ def user_errors(handle):
 
     @functools.wraps(handle)
     def wrapper(self, *args, **options):
+        if options.get("verbosity", 1) < 2:
+            _quiet_console()
         try:
             return handle(self, *args, **options)
         except (ServiceError, TraktError, DecryptionError) as exc:
             raise CommandError(str(exc)) from exc
 
     return wrapper
+
+
+def _quiet_console() -> None:
+    """On the command line, details go to the log file; the terminal shows only the outcome (and errors)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.ERROR)
 
 
 def find_account(username: str) -> Account:

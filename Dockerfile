@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# trakt-backup: one image for the web server (default command) and the worker (`python manage.py qcluster`).
+# See docs/deployment.md.
+
+FROM python:3.11-slim AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /wheels
+COPY requirements.txt .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
+
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATA_DIR=/data \
+    PORT=8000
+
+RUN groupadd --system --gid 999 trakt \
+    && useradd --system --uid 999 --gid trakt --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trakt \
+    && mkdir /data \
+    && chown trakt:trakt /data
+
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links /wheels -r /wheels/requirements.txt
+
+WORKDIR /app
+COPY . .
+# Static files are collected into the image (STATIC_ROOT=/app/staticfiles). Importing the settings generates
+# keys into DATA_DIR: point it at a throwaway folder so that no key is ever baked into the image.
+RUN DATA_DIR=/tmp/collectstatic python manage.py collectstatic --noinput --verbosity 0 \
+    && rm -rf /tmp/collectstatic
+
+# Numeric, so that the host and Kubernetes' runAsNonRoot can resolve it: the trakt user created above.
+USER 999:999
+VOLUME /data
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["python", "/app/docker/healthcheck.py"]
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
+CMD ["gunicorn", "--config", "/app/docker/gunicorn.conf.py", "trakt_web.wsgi:application"]

@@ -1,0 +1,58 @@
+"""Small presentation helpers for backups and accounts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from backups.models import Account, Backup
+
+register = template.Library()
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A run time in words: "45 s", "3 min 12 s", "1 h 4 min"."""
+    if value is None:
+        return "–"
+    seconds = max(0, int(round(value.total_seconds())))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def category_label(name: str) -> str:
+    """`sync/watched/shows` reads as "sync / watched / shows"."""
+    return " / ".join(part.replace("_", " ") for part in str(name).split("/"))
+
+
+@register.filter
+def sorted_counts(counts: dict | None) -> list[tuple[str, int]]:
+    return sorted(((k, v) for k, v in (counts or {}).items() if isinstance(v, int)), key=lambda kv: kv[0])
+
+
+@register.simple_tag
+def failure_advice(backup: Backup, account: Account) -> str:
+    """What to do about a failed backup, after the error itself."""
+    if account.status != Account.Status.CONNECTED:
+        return "Connect the account again (Reconnect), then press Back up now."
+    text = (backup.error or "").lower()
+    if "free space" in text or "could not be written" in text:
+        return "Free some space in the data folder, then press Back up now."
+    if "try again later" in text or "having problems" in text or "connection to trakt failed" in text:
+        return "trakt could not be reached or was busy. Press Back up now in a while; the schedule also retries."
+    return "Press Back up now to try again. If it fails again, the worker's log has the details."
+
+
+@register.filter
+def percent(done: int, total: int) -> int:
+    try:
+        return max(0, min(100, round(100 * int(done) / int(total))))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0

@@ -1,0 +1,165 @@
+"""Who may open what: every URL that names an object, staff-only pages, CSRF on every POST, the CSP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from backups import urls
+from backups.models import Account, AppCredentials, Backup
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def objects(alice):
+    """alice's account with one finished backup; no trakt needed to look at them."""
+    AppCredentials.objects.create(client_id="cid", client_secret="secret")
+    account = Account.objects.create(owner=alice, username="alice-trakt", trakt_id="1", access_token="a",
+                                     refresh_token="r", token_expires_at=timezone.now() + timezone.timedelta(days=1))
+    backup = Backup.objects.create(account=account, status=Backup.Status.SUCCESS, archive_name="b.tar.gz", size=1,
+                                   started=timezone.now(), finished=timezone.now())
+    return account, backup
+
+
+# (method, url name, which object, data); "read" URLs are open to staff, the others to the owner only
+READ = [
+    ("get", "account_detail", "account", None),
+    ("get", "account_events", "account", None),
+    ("get", "backup_download", "backup", None),
+    ("get", "backup_status", "backup", None),
+]
+OWNER_ONLY = [
+    ("get", "account_disconnect", "account", None),
+    ("post", "account_disconnect", "account", {"archives": "delete"}),
+    ("post", "backup_now", "account", {}),
+    ("post", "account_schedule", "account", {"cron": "0 3 * * *"}),
+]
+NAMED = READ + OWNER_ONLY
+# URLs that name no object: (method, url name, data)
+PLAIN_POSTS = [
+    ("first_run", {"username": "x", "password1": "p", "password2": "p"}),
+    ("login", {"username": "alice", "password": "x"}),
+    ("logout", {}),
+    ("app_setup", {"client_id": "a", "client_secret": "b"}),
+    ("connect_device_start", {"username": ""}),
+    ("connect_device_poll", {}),
+    ("connect_pin", {"code": "abc", "username": ""}),
+    ("connect_redirect", {"username": ""}),
+]
+PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect", "connect_device", "connect_pin",
+              "connect_redirect", "oauth_callback"]
+
+
+def url(name: str, which: str | None, objects) -> str:
+    from django.urls import reverse
+
+    if which is None:
+        return reverse(name)
+    account, backup = objects
+    return reverse(name, args=[(account if which == "account" else backup).pk])
+
+
+def test_every_url_is_covered_here():
+    names = {p.name for p in urls.urlpatterns}
+    covered = {n for _, n, _, _ in NAMED} | {n for n, _ in PLAIN_POSTS} | set(PLAIN_GETS)
+    assert names == covered, "add the new URL to the access tests"
+
+
+def assert_unchanged(objects):
+    account, backup = objects
+    account.refresh_from_db()
+    assert account.is_connected and account.backup_cron == ""
+    assert list(Backup.objects.values_list("pk", flat=True)) == [backup.pk]
+
+
+@pytest.mark.parametrize("method, name, which, data", NAMED)
+def test_another_user_gets_404(objects, bob_client, method, name, which, data):
+    response = getattr(bob_client, method)(url(name, which, objects), data)
+    assert response.status_code == 404
+    assert "alice-trakt" not in response.content.decode()
+    assert_unchanged(objects)
+
+
+@pytest.mark.parametrize("method, name, which, data", NAMED)
+def test_no_login_redirects_to_login(objects, method, name, which, data):
+    target = url(name, which, objects)
+    response = getattr(Client(), method)(target, data)
+    assert response.status_code == 302 and response["Location"] == f"/login/?next={target}"
+    assert_unchanged(objects)
+
+
+@pytest.mark.parametrize("method, name, which, data", READ)
+def test_staff_may_read_any_account(objects, charlie_client, method, name, which, data):
+    response = getattr(charlie_client, method)(url(name, which, objects), data)
+    # the download's file is not there in this test: a 404 page that names the backup
+    assert response.status_code == 200 or (name == "backup_download" and b"cannot be downloaded" in response.content)
+
+
+@pytest.mark.parametrize("method, name, which, data", OWNER_ONLY)
+def test_staff_may_not_change_someone_elses_account(objects, charlie_client, method, name, which, data):
+    assert getattr(charlie_client, method)(url(name, which, objects), data).status_code == 404
+    assert_unchanged(objects)
+
+
+def test_the_owner_may(objects, alice_client):
+    for method, name, which, data in READ + OWNER_ONLY[:1]:
+        response = getattr(alice_client, method)(url(name, which, objects), data)
+        if name == "backup_download":  # the file is not there in this test: a page that says so
+            assert response.status_code == 404 and b"This archive cannot be downloaded" in response.content
+        else:
+            assert response.status_code == 200, name
+
+
+def test_staff_only_pages_refuse_plain_users(objects, bob_client):
+    assert bob_client.get("/setup/").status_code == 403
+    assert bob_client.post("/setup/", {"client_id": "new", "client_secret": "new"}).status_code == 403
+    assert AppCredentials.current().client_id == "cid"
+    assert bob_client.get("/admin/").status_code == 302  # Django's admin sends non-staff to its login
+
+
+@pytest.mark.parametrize("name, data", PLAIN_POSTS)
+def test_posts_without_csrf_token_are_refused(objects, alice, name, data):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post(url(name, None, objects), data)
+    assert response.status_code == 403
+    assert "This form could not be checked" in response.content.decode()
+
+
+@pytest.mark.parametrize("method, name, which, data", [n for n in OWNER_ONLY if n[0] == "post"])
+def test_object_posts_without_csrf_token_are_refused(objects, alice, method, name, which, data):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.post(url(name, which, objects), data).status_code == 403
+    assert_unchanged(objects)
+
+
+def test_posts_with_the_token_in_a_header_pass(objects, alice):
+    """What the page's scripts do: the CSRF cookie's value in X-CSRFToken."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    response = client.post("/connect/device/poll", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200 and response.json()["state"] == "invalid"
+
+
+@pytest.mark.parametrize("path", ["/", "/login/", "/setup/", "/connect/device/", "/connect/pin/", "/connect/redirect/",
+                                  "/accounts/{account}/", "/accounts/{account}/events/",
+                                  "/accounts/{account}/disconnect/", "/no-such-page/"])
+def test_pages_satisfy_the_content_security_policy(objects, alice_client, path):
+    account, _ = objects
+    client = Client() if path == "/login/" else alice_client
+    response = client.get(path.format(account=account.pk))
+    assert response.status_code in (200, 404)
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    page = response.content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), "inline script"
+    assert not re.search(r"<style[\s>]", page) and not re.search(r"\sstyle=", page), "inline style"
+    assert not re.search(r"\son[a-z]+=", page), "inline event handler"
+    assets = re.findall(r'<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)="([^"]+)"', page)
+    assert assets and all(a.startswith("/static/") for a in assets), "every asset is served by this installation"

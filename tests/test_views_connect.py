@@ -1,0 +1,372 @@
+"""Connecting a trakt account from the browser: device code, PIN code and redirect, against the emulator."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+
+from backups.models import Account, AppCredentials, AuthEvent
+
+pytestmark = pytest.mark.django_db
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+
+
+# -- device code --------------------------------------------------------------------------
+
+
+def start_device(client, emu, username: str = "") -> dict:
+    emu.device_interval = 1
+    response = client.post("/connect/device/start", {"username": username})
+    assert response.status_code == 302 and response["Location"] == "/connect/device/"
+    return client.session["device_login"]
+
+
+def poll(client, emu=None, *, interval_passed: bool = True) -> dict:
+    """One poll from the page; by default as if the browser had waited the interval (here and at trakt)."""
+    if interval_passed:
+        if emu is not None:
+            emu.advance_clock(1)
+        session = client.session
+        device = session["device_login"]
+        device["next_poll"] = 0
+        session["device_login"] = device
+        session.save()
+    response = client.post("/connect/device/poll")
+    assert response.status_code == 200
+    return response.json()
+
+
+def device_polls(emu) -> int:
+    return emu.count(r"^/oauth/device/token$")
+
+
+def test_device_page_shows_code_url_and_qr(emu, alice_client):
+    page = alice_client.get("/connect/device/").content.decode()
+    assert "Get a code" in page
+    device = start_device(alice_client, emu)
+    page = alice_client.get("/connect/device/").content.decode()
+    assert device["user_code"] in page
+    assert f'href="{emu.auth_url}/activate"' in page
+    assert '<svg viewBox="' in page and 'class="segno"' in page  # the QR code, inline and server-made
+    assert 'data-interval="1"' in page and 'data-poll-url="/connect/device/poll"' in page
+    assert "<script>" not in page and "style=" not in page  # the CSP allows neither
+
+
+def test_device_approved_connects_the_account_for_the_signed_in_user(emu, alice, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    device = start_device(alice_client, emu)
+    assert poll(alice_client, emu)["state"] == "pending"
+    emu.approve_device(device["user_code"], "alice-trakt")
+    result = poll(alice_client, emu)
+    assert result["state"] == "connected" and result["done"]
+    account = Account.objects.get()
+    assert result["redirect"] == f"/#account-{account.pk}"
+    assert account.username == "alice-trakt" and account.owner == alice and account.is_connected
+    assert account.auth_events.filter(kind=AuthEvent.Kind.DEVICE, ok=True).exists()
+    assert "device_login" not in alice_client.session
+    dashboard = alice_client.get("/").content.decode()
+    assert "Connected the trakt account alice-trakt" in dashboard
+
+
+def test_poll_endpoint_never_polls_trakt_faster_than_the_interval(emu, alice_client):
+    start_device(alice_client, emu)
+    result = poll(alice_client, interval_passed=False)  # right after the start: too early
+    assert result["state"] == "wait" and 0 < result["wait"] <= 1
+    assert device_polls(emu) == 0
+    assert poll(alice_client, emu)["state"] == "pending"
+    assert device_polls(emu) == 1
+    for _ in range(3):  # a page (or a script) hammering the endpoint
+        assert poll(alice_client, interval_passed=False)["state"] == "wait"
+    assert device_polls(emu) == 1
+
+
+def test_slow_down_increases_the_interval(emu, alice_client):
+    start_device(alice_client, emu)
+    assert poll(alice_client)["state"] == "pending"
+    result = poll(alice_client)  # forced at once: trakt answers 429
+    assert result["state"] == "slow_down" and not result["done"]
+    assert result["interval"] == 6 and "more slowly" in result["message"]
+    assert alice_client.session["device_login"]["interval"] == 6
+    assert poll(alice_client, interval_passed=False)["state"] == "wait"
+
+
+def test_device_denied(emu, alice_client):
+    device = start_device(alice_client, emu)
+    emu.deny_device(device["user_code"])
+    result = poll(alice_client)
+    assert result == {"state": "denied", "done": True,
+                      "message": "The request was denied at trakt. Start again if that was a mistake."}
+    assert not Account.objects.exists()
+    assert "device_login" not in alice_client.session
+
+
+def test_device_expired_at_trakt(emu, alice_client):
+    start_device(alice_client, emu)
+    emu.advance_clock(601)
+    result = poll(alice_client)
+    assert result["state"] == "expired" and result["done"]
+    assert "expired before it was approved" in result["message"]
+    assert not Account.objects.exists()
+
+
+def test_device_expired_here_is_not_polled(emu, alice_client):
+    start_device(alice_client, emu)
+    session = alice_client.session
+    session["device_login"] = {**session["device_login"], "expires_at": 0}
+    session.save()
+    page = alice_client.get("/connect/device/").content.decode()
+    assert "The code expired before it was approved. Start again" in page
+    assert "Get a code" in page
+    assert poll_without_session(alice_client)["state"] == "invalid"
+    assert device_polls(emu) == 0
+
+
+def poll_without_session(client) -> dict:
+    return client.post("/connect/device/poll").json()
+
+
+def test_device_code_unknown_or_used(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    device = start_device(alice_client, emu)
+    emu.approve_device(device["user_code"], "alice-trakt")
+    assert poll(alice_client)["state"] == "connected"
+    session = alice_client.session
+    session["device_login"] = device  # the same code, polled again
+    session.save()
+    result = poll(alice_client)
+    assert result["state"] == "used" and "used already" in result["message"]
+    session = alice_client.session
+    session["device_login"] = {**device, "device_code": "not-a-code"}
+    session.save()
+    result = poll(alice_client)
+    assert result["state"] == "invalid" and "does not know this code" in result["message"]
+    assert Account.objects.count() == 1
+
+
+def test_device_code_for_another_trakt_account_is_refused(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    device = start_device(alice_client, emu, username="someone-else")
+    emu.approve_device(device["user_code"], "alice-trakt")
+    result = poll(alice_client)
+    assert result["state"] == "error" and result["done"]
+    assert "belongs to the trakt account alice-trakt, not someone-else" in result["message"]
+    assert not Account.objects.exists()
+
+
+def test_device_start_when_trakt_is_unreachable(emu, alice_client):
+    emu.stop()
+    response = alice_client.post("/connect/device/start", {"username": ""})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The device login could not be started" in page and "try again" in page
+    assert "device_login" not in alice_client.session
+
+
+def test_device_poll_when_trakt_is_unreachable(emu, alice_client):
+    start_device(alice_client, emu)
+    emu.inject("reset", path=r"^/oauth/device/token$", times=None)
+    result = poll(alice_client)
+    assert result["state"] == "error" and result["done"]
+    assert "connection to trakt failed" in result["message"]
+    assert not Account.objects.exists()
+
+
+# -- the app is not set up yet --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/connect/device/", "/connect/pin/", "/connect/redirect/", "/"])
+def test_connect_pages_say_the_app_is_not_set_up(path, alice_client, bob_client):
+    page = alice_client.get(path).content.decode()
+    assert "The trakt app is not set up yet" in page and 'href="/setup/"' in page
+    page = bob_client.get(path).content.decode()
+    assert "The trakt app is not set up yet" in page and "Ask your admin" in page
+    assert 'href="/setup/"' not in page
+
+
+def test_nothing_is_stored_when_the_app_is_not_set_up(db, alice_client):
+    response = alice_client.post("/connect/device/start", {"username": ""})
+    assert "The trakt app is not set up yet" in response.content.decode()
+    assert "device_login" not in alice_client.session
+    response = alice_client.post("/connect/pin/", {"code": "abc", "username": ""})
+    assert "The trakt app is not set up yet" in response.content.decode()
+    response = alice_client.post("/connect/redirect/", {"username": ""})
+    assert response.status_code == 200 and "oauth_redirect" not in alice_client.session
+    assert not Account.objects.exists() and not AppCredentials.objects.exists()
+
+
+# -- PIN / out-of-band code -------------------------------------------------------------------
+
+
+def test_pin_page_links_to_trakts_authorize_page(emu, alice_client):
+    page = alice_client.get("/connect/pin/").content.decode()
+    url = re.search(r'href="([^"]+)"[^>]*id="authorize-link"', page).group(1).replace("&amp;", "&")
+    assert url.startswith(emu.auth_url + "/oauth/authorize?")
+    query = parse_qs(urlparse(url).query)
+    assert query["redirect_uri"] == [OOB] and query["response_type"] == ["code"]
+    assert query["client_id"] == [AppCredentials.current().client_id] and query["state"][0]
+
+
+def test_pin_code_connects(emu, alice, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+    response = alice_client.post("/connect/pin/", {"code": f"  {code} ", "username": "Alice-Trakt"})
+    account = Account.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/#account-{account.pk}"
+    assert account.owner == alice and account.username == "alice-trakt"
+    assert account.auth_events.filter(kind=AuthEvent.Kind.EXCHANGE, ok=True).count() == 1
+
+
+def test_reconnecting_updates_the_same_account(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    for _ in range(2):
+        code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+        alice_client.post("/connect/pin/", {"code": code, "username": ""})
+    assert Account.objects.count() == 1
+    assert Account.objects.get().auth_events.count() == 2
+
+
+@pytest.mark.parametrize("code, message", [
+    ("0" * 64, "trakt did not accept that code: it may be mistyped, used already or expired"),
+    ("two words", "That code is not valid: copy the code trakt shows, with no spaces."),
+    ("", "This field is required."),
+    ("x" * 201, "Ensure this value has at most 200 characters"),
+])
+def test_pin_bad_code(emu, alice_client, code, message):
+    response = alice_client.post("/connect/pin/", {"code": code, "username": ""})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Account.objects.exists()
+
+
+def test_pin_code_used_twice(emu, alice_client, bob_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+    alice_client.post("/connect/pin/", {"code": code, "username": ""})
+    response = alice_client.post("/connect/pin/", {"code": code, "username": ""})
+    assert "trakt did not accept that code" in response.content.decode()
+
+
+def test_pin_code_of_another_trakt_account(emu, alice_client):
+    emu.add_user("mallory", profile="tiny")
+    code = emu.issue_code("mallory", redirect_uri=OOB)
+    response = alice_client.post("/connect/pin/", {"code": code, "username": "alice-trakt"})
+    assert "That code belongs to the trakt account mallory, not alice-trakt" in response.content.decode()
+    assert not Account.objects.exists()
+
+
+def test_trakt_account_of_another_user_is_not_taken_over(emu, alice_client, bob_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    alice_client.post("/connect/pin/", {"code": emu.issue_code("alice-trakt", redirect_uri=OOB), "username": ""})
+    response = bob_client.post("/connect/pin/", {"code": emu.issue_code("alice-trakt", redirect_uri=OOB),
+                                                 "username": ""})
+    assert "already connected by another user" in response.content.decode()
+    assert Account.objects.get().owner.username == "alice"
+
+
+def test_pin_when_trakt_is_unreachable(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+    emu.inject("reset", path=r"^/oauth/token$", times=None)
+    response = alice_client.post("/connect/pin/", {"code": code, "username": ""})
+    page = response.content.decode()
+    assert "The code could not be exchanged" in page and "try again later" in page
+    assert not Account.objects.exists()
+
+
+def test_pin_when_trakt_is_down(emu, alice_client):
+    emu.stop()
+    response = alice_client.post("/connect/pin/", {"code": "abc", "username": ""})
+    assert "The code could not be exchanged: The connection to trakt failed" in response.content.decode()
+    assert not Account.objects.exists()
+
+
+# -- redirect with state and PKCE ------------------------------------------------------------------
+
+
+def begin_redirect(client, username: str = "") -> tuple[str, dict]:
+    response = client.post("/connect/redirect/", {"username": username})
+    assert response.status_code == 302
+    return response["Location"], client.session["oauth_redirect"]
+
+
+def approve_at_trakt(authorize_url: str, username: str, decision: str = "approve") -> str:
+    """What the user does at trakt's authorize page: sign in and approve; trakt redirects back."""
+    parsed = urlparse(authorize_url)
+    form = {k: v[0] for k, v in parse_qs(parsed.query).items()} | {"username": username, "decision": decision}
+    answer = requests.post(f"{parsed.scheme}://{parsed.netloc}{parsed.path}", data=form, allow_redirects=False,
+                           timeout=10)
+    assert answer.status_code == 302, answer.text
+    return answer.headers["Location"]
+
+
+def test_redirect_flow_with_pkce(emu, alice, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    url, pending = begin_redirect(alice_client)
+    query = parse_qs(urlparse(url).query)
+    assert url.startswith(emu.auth_url + "/oauth/authorize?")
+    assert query["redirect_uri"] == ["http://testserver/connect/callback"]
+    assert query["state"] == [pending["state"]] and query["code_challenge_method"] == ["S256"]
+    back = approve_at_trakt(url, "alice-trakt")
+    assert back.startswith("http://testserver/connect/callback?")
+    response = alice_client.get(back.replace("http://testserver", ""))
+    account = Account.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/#account-{account.pk}"
+    assert account.owner == alice and account.username == "alice-trakt"
+    assert "oauth_redirect" not in alice_client.session
+
+
+def test_redirect_state_mismatch_is_refused(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    url, _ = begin_redirect(alice_client)
+    back = approve_at_trakt(url, "alice-trakt")
+    forged = re.sub(r"state=[^&]+", "state=forged", back).replace("http://testserver", "")
+    response = alice_client.get(forged)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "does not match a sign-in started from this browser" in page and "Nothing was stored" in page
+    assert not Account.objects.exists()
+    assert emu.count(r"^/oauth/token$") == 0  # the code was never even sent to trakt
+    # the genuine answer is refused too now: the pending sign-in was used up
+    assert alice_client.get(back.replace("http://testserver", "")).status_code == 400
+
+
+def test_callback_without_a_started_sign_in(emu, alice_client):
+    response = alice_client.get("/connect/callback?code=abc&state=xyz")
+    assert response.status_code == 400
+    assert "This sign-in did not start here" in response.content.decode()
+
+
+def test_redirect_pkce_verifier_is_checked_by_trakt(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    url, pending = begin_redirect(alice_client)
+    back = approve_at_trakt(url, "alice-trakt")
+    session = alice_client.session
+    session["oauth_redirect"] = {**pending, "verifier": "a-different-verifier-of-enough-length-0123456789"}
+    session.save()
+    response = alice_client.get(back.replace("http://testserver", ""))
+    assert response.status_code == 400
+    assert "trakt did not accept that code" in response.content.decode()
+    assert not Account.objects.exists()
+
+
+def test_redirect_denied(emu, alice_client):
+    emu.add_user("alice-trakt", profile="tiny")
+    url, _ = begin_redirect(alice_client)
+    back = approve_at_trakt(url, "alice-trakt", decision="deny")
+    response = alice_client.get(back.replace("http://testserver", ""))
+    assert response.status_code == 400
+    assert "You denied the request at trakt" in response.content.decode()
+    assert not Account.objects.exists()
+
+
+def test_redirect_of_another_trakt_account(emu, alice_client):
+    emu.add_user("mallory", profile="tiny")
+    url, _ = begin_redirect(alice_client, username="alice-trakt")
+    back = approve_at_trakt(url, "mallory")
+    response = alice_client.get(back.replace("http://testserver", ""))
+    assert "belongs to the trakt account mallory, not alice-trakt" in response.content.decode()
+    assert not Account.objects.exists()

@@ -1,0 +1,106 @@
+"""Downloading archives: to the owner and staff only, streamed as an attachment, never a broken file."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from backups import storage
+from backups.models import Backup
+from tests.conftest import connect_account
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def backup(emu, alice, alice_client) -> Backup:
+    account = connect_account(emu, "alice-trakt", alice)
+    alice_client.post(f"/accounts/{account.pk}/backup")
+    backup = Backup.objects.get(account=account)
+    assert backup.status == Backup.Status.SUCCESS
+    return backup
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_owner_downloads_a_valid_archive(backup, alice_client):
+    response = alice_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{backup.archive_name}"'
+    assert response["Content-Type"] == "application/gzip"
+    data = body(response)
+    assert len(data) == backup.size
+    top = backup.archive_name.removesuffix(".tar.gz")
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        manifest = json.load(tar.extractfile(f"{top}/manifest.json"))
+    assert manifest["username"] == "alice-trakt"
+
+
+def test_staff_may_download_any_archive(backup, charlie_client):
+    response = charlie_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 200 and len(body(response)) == backup.size
+
+
+def test_anyone_else_gets_404(backup, bob_client):
+    response = bob_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 404
+    assert b"backup-alice-trakt" not in response.content
+
+
+def test_anonymous_is_sent_to_the_login(backup):
+    response = Client().get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next=/backups/{backup.pk}/download"
+
+
+def test_a_missing_file_gives_a_page_with_words(backup, alice_client):
+    storage.local_path(backup.archive_key).unlink()
+    response = alice_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    assert "This archive cannot be downloaded" in page and "no longer in the archive folder" in page
+    assert "Back up now" in page
+
+
+def test_failed_or_running_backups_have_nothing_to_download(backup, alice_client):
+    failed = Backup.objects.create(account=backup.account, status=Backup.Status.FAILED, error="trakt was down.",
+                                   archive_name=backup.archive_name)
+    response = alice_client.get(f"/backups/{failed.pk}/download")
+    assert response.status_code == 404 and "failed, so it has no archive" in response.content.decode()
+    running = Backup.objects.create(account=backup.account, status=Backup.Status.RUNNING, started=timezone.now())
+    response = alice_client.get(f"/backups/{running.pk}/download")
+    assert response.status_code == 404 and "is still running" in response.content.decode()
+
+
+def test_a_tampered_archive_name_cannot_leave_the_archive_folder(backup, alice_client):
+    secret = Path(settings.ARCHIVE_DIR).parent / "secret.txt"
+    secret.write_text("not an archive")
+    Backup.objects.filter(pk=backup.pk).update(archive_name="../../secret.txt")
+    response = alice_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 404
+    assert b"not an archive" not in response.content
+
+
+def test_no_url_serves_the_archive_folder(backup, alice_client):
+    archive_dir = Path(settings.ARCHIVE_DIR).resolve()
+    static_dirs = [Path(settings.STATIC_ROOT).resolve(), *(Path(d).resolve() for d in settings.STATICFILES_DIRS)]
+    for folder in static_dirs:
+        assert not archive_dir.is_relative_to(folder) and not folder.is_relative_to(archive_dir)
+    key = backup.archive_key
+    data_relative = archive_dir.relative_to(Path(settings.DATA_DIR).resolve()) if archive_dir.is_relative_to(
+        Path(settings.DATA_DIR).resolve()) else Path("archives")
+    for path in [f"/static/{key}", f"/static/archives/{key}", f"/static/../{data_relative}/{key}",
+                 f"/static/%2e%2e/{data_relative}/{key}", f"/{key}", f"/archives/{key}", f"/media/{key}"]:
+        response = alice_client.get(path)
+        assert response.status_code in (302, 404), path
+        assert not getattr(response, "streaming", False) or b"manifest" not in body(response), path

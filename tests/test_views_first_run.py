@@ -1,0 +1,114 @@
+"""First run, signing in and out, and the throttle on failed sign-ins."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+
+from backups.forms import LOGIN_FAILURE_LIMIT
+from tests.web_fixtures import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()  # the login throttle lives in the (database) cache
+    yield
+    cache.clear()
+
+
+def test_every_page_leads_to_the_first_user_form_while_nobody_exists(client):
+    for path in ["/", "/login/", "/setup/", "/connect/device/", "/accounts/1/", "/backups/1/download", "/admin/"]:
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"] == "/first-run/", path
+    assert client.get("/health").status_code == 200
+    assert client.get("/static/css/app.css").status_code == 200
+    page = client.get("/first-run/")
+    assert page.status_code == 200
+    assert b"Create the admin account" in page.content
+
+
+def test_first_user_becomes_the_admin_and_the_form_is_gone_for_good(client):
+    response = client.post("/first-run/", {
+        "username": "root", "email": "", "password1": PASSWORD, "password2": PASSWORD,
+    })
+    assert response.status_code == 302 and response["Location"] == "/setup/"
+    user = User.objects.get()
+    assert user.username == "root" and user.is_superuser and user.is_staff
+    assert client.get("/setup/").status_code == 200  # signed in already
+
+    assert client.get("/first-run/").status_code == 404
+    anonymous = Client()
+    assert anonymous.get("/first-run/").status_code == 404
+    assert anonymous.post("/first-run/", {
+        "username": "intruder", "password1": PASSWORD, "password2": PASSWORD,
+    }).status_code == 404
+    assert User.objects.count() == 1
+    assert anonymous.get("/")["Location"].startswith("/login/")
+
+
+def test_first_user_form_explains_its_errors(client):
+    response = client.post("/first-run/", {"username": "root", "password1": "short", "password2": "other"})
+    assert response.status_code == 200
+    assert b"The two password fields didn" in response.content
+    assert not User.objects.exists()
+
+
+def test_pages_need_a_login(alice):
+    client = Client()
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/"
+
+
+def test_login_and_logout(alice):
+    client = Client()
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    assert client.get("/logout/").status_code == 405  # signing out is a POST
+    response = client.post("/logout/")
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert client.get("/").status_code == 302
+
+
+def test_repeated_failed_logins_are_throttled(alice):
+    client = Client()
+    for _ in range(LOGIN_FAILURE_LIMIT):
+        response = client.post("/login/", {"username": "alice", "password": "wrong"})
+        assert response.status_code == 200
+        assert b"Please enter a correct username and password" in response.content
+    # now even the right password is refused, with a sentence saying how long to wait
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    assert b"Too many failed sign-ins for alice from your address. Wait 15 minutes" in response.content
+    assert client.get("/").status_code == 302
+    # another address is not blocked, nor another username from this address
+    other = Client(REMOTE_ADDR="10.0.0.9")
+    assert other.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def test_throttle_counts_are_shared_through_the_database_cache(alice):
+    from django.conf import settings
+
+    assert settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache")
+    for _ in range(LOGIN_FAILURE_LIMIT):
+        Client().post("/login/", {"username": "ALICE", "password": "wrong"})  # a new "process" each time
+    response = Client().post("/login/", {"username": "alice", "password": PASSWORD})
+    assert b"Too many failed sign-ins" in response.content
+
+
+def test_a_success_resets_the_count(alice):
+    client = Client()
+    for _ in range(LOGIN_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": "alice", "password": "wrong"})
+    assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+    client.post("/logout/")
+    for _ in range(LOGIN_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": "alice", "password": "wrong"})
+    assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
