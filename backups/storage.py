@@ -14,10 +14,12 @@ from typing import IO
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 
 
 def storage():
+    if is_local():  # built per call: ARCHIVE_DIR is the one truth, even when tests or commands change it
+        return FileSystemStorage(location=str(settings.ARCHIVE_DIR), base_url=None)
     return storages["archives"]
 
 

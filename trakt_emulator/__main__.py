@@ -92,10 +92,10 @@ def main(argv=None):
     print(emu.auth_url, flush=True)
     print("READY api=%s auth=%s" % (emu.api_url, emu.auth_url), flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        stop.wait()
     finally:
         emu.stop()
+    sys.stdout.flush()
     return 0
 
 

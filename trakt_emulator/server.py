@@ -437,6 +437,9 @@ def _fault_response(kind, opts):
 
 
 def _wrong_shape(resp, opts):
+    """A 2xx answer becomes a valid JSON value of the wrong type; errors pass through unchanged."""
+    if not 200 <= resp.status < 300:
+        return resp
     if "value" in opts:
         value = opts["value"]
     else:
@@ -451,8 +454,7 @@ def _wrong_shape(resp, opts):
         else:
             value = {"unexpected": True}
     headers = {k: v for k, v in resp.headers.items() if k.lower() != "content-type"}
-    status = resp.status if 200 <= resp.status < 300 and resp.status != 204 else 200
-    return json_resp(status, value, headers, resp.user)
+    return json_resp(200 if resp.status == 204 else resp.status, value, headers, resp.user)
 
 
 # =========================================================================== HTML pages

@@ -109,12 +109,18 @@ def prune(account: Account) -> int:
     for backup in finished.exclude(pk__in=keep).select_related("account"):
         delete_backup(backup)
         removed += 1
-    # records whose file is gone: nothing to download, nothing to keep
-    for backup in Backup.objects.filter(account=account, status=Backup.Status.SUCCESS).select_related("account"):
-        if backup.archive_name and not storage.exists(backup.archive_key):
-            log.warning("archive %s of %s is missing; removing its record", backup.archive_name, account.username)
-            delete_backup(backup)
-            removed += 1
+    # Records whose file is gone: nothing to download, nothing to keep. If every file of the account is
+    # gone, the storage is more likely unmounted than emptied: keep the records and say so.
+    successes = list(Backup.objects.filter(account=account, status=Backup.Status.SUCCESS).select_related("account"))
+    missing = [b for b in successes if b.archive_name and not storage.exists(b.archive_key)]
+    if missing and len(missing) == len(successes):
+        log.warning("none of the %d archives of %s is in the archive storage; is it mounted? Keeping the records.",
+                    len(missing), account.username)
+        return removed
+    for backup in missing:
+        log.warning("archive %s of %s is missing; removing its record", backup.archive_name, account.username)
+        delete_backup(backup)
+        removed += 1
     return removed
 
 

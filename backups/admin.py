@@ -1,0 +1,167 @@
+"""The admin panel: app credentials, accounts, backups and auth events beside django-q2's own pages.
+
+Tokens and the client secret are never shown: the secret can be replaced, not read.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from backups.models import Account, AppCredentials, AuthEvent, Backup
+from backups.services import schedules
+from backups.services.backup_run import queue_backup
+from backups.services.grants import ServiceError, refresh_grant
+
+
+class AppCredentialsForm(forms.ModelForm):
+    client_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = AppCredentials
+        fields = ["client_id", "client_secret"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.pop("client_secret", None)
+        if not self.instance.pk:
+            self.fields["client_secret"].required = True
+
+    def clean_client_secret(self):
+        value = self.cleaned_data.get("client_secret", "")
+        return value or (self.instance.client_secret if self.instance.pk else value)
+
+
+@admin.register(AppCredentials)
+class AppCredentialsAdmin(admin.ModelAdmin):
+    form = AppCredentialsForm
+    list_display = ["client_id", "secret_set", "updated"]
+
+    @admin.display(boolean=True, description="secret set")
+    def secret_set(self, obj: AppCredentials) -> bool:
+        return bool(obj.client_secret)
+
+
+class AuthEventInline(admin.TabularInline):
+    model = AuthEvent
+    extra = 0
+    can_delete = False
+    fields = ["created", "kind", "ok", "detail"]
+    readonly_fields = fields
+    ordering = ["-created"]
+    max_num = 0
+    show_change_link = False
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["username", "owner", "status", "token_valid_until", "backup_schedule", "last_backup", "keep_last",
+                    "keep_monthly"]
+    list_filter = ["status", "owner"]
+    search_fields = ["username", "slug", "owner__username"]
+    readonly_fields = ["username", "slug", "trakt_id", "token_expires_at", "scope", "status", "status_detail",
+                       "connected_at", "created"]
+    fields = ["owner", *readonly_fields, "backup_cron", "keep_last", "keep_monthly"]
+    inlines = [AuthEventInline]
+    actions = ["back_up_now", "refresh_token_now"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner")
+
+    @admin.display(description="token valid until", ordering="token_expires_at")
+    def token_valid_until(self, obj: Account):
+        return obj.token_expires_at
+
+    @admin.display(description="backup schedule")
+    def backup_schedule(self, obj: Account) -> str:
+        return schedules.describe_cron(schedules.backup_cron(obj))
+
+    @admin.display(description="last backup")
+    def last_backup(self, obj: Account):
+        last = obj.backups.order_by("-created").first()
+        return f"{last.created:%Y-%m-%d %H:%M} {last.get_status_display()}" if last else "—"
+
+    def save_model(self, request, obj, form, change):
+        if "backup_cron" in form.changed_data and obj.backup_cron:
+            try:
+                obj.backup_cron = schedules.validate_cron(obj.backup_cron)
+            except schedules.InvalidCron as exc:
+                messages.error(request, str(exc))
+                return
+        super().save_model(request, obj, form, change)
+        if obj.is_connected:
+            schedules.ensure_account_schedules(obj)
+
+    @admin.action(description="Back up now")
+    def back_up_now(self, request, queryset):
+        for account in queryset:
+            try:
+                queue_backup(account)
+                messages.success(request, f"Backup of {account.username} queued.")
+            except ServiceError as exc:
+                messages.warning(request, str(exc))
+
+    @admin.action(description="Refresh token now")
+    def refresh_token_now(self, request, queryset):
+        for account in queryset:
+            try:
+                refresh_grant(account, force=True)
+                messages.success(request, f"Refreshed the token of {account.username}.")
+            except ServiceError as exc:
+                messages.error(request, str(exc))
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    list_display = ["created", "account", "status", "trigger", "human_size", "total", "requests_made", "took",
+                    "verify_ok", "pinned"]
+    list_filter = ["status", "trigger", "pinned", "verify_ok", "account"]
+    search_fields = ["account__username", "archive_name"]
+    date_hierarchy = "created"
+    readonly_fields = [f.name for f in Backup._meta.fields if f.name != "pinned"]
+    list_select_related = ["account"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="size", ordering="size")
+    def human_size(self, obj: Backup) -> str:
+        return filesizeformat(obj.size) if obj.size else "—"
+
+    @admin.display(description="items")
+    def total(self, obj: Backup) -> int:
+        return obj.total_items
+
+    @admin.display(description="duration")
+    def took(self, obj: Backup):
+        return obj.duration or (timezone.now() - obj.started if obj.started and obj.is_active else "—")
+
+    def delete_model(self, request, obj):
+        from backups.services.retention import delete_backup
+
+        delete_backup(obj)
+
+    def delete_queryset(self, request, queryset):
+        from backups.services.retention import delete_backup
+
+        for backup in queryset.select_related("account"):
+            delete_backup(backup)
+
+
+@admin.register(AuthEvent)
+class AuthEventAdmin(admin.ModelAdmin):
+    list_display = ["created", "account", "kind", "ok", "detail"]
+    list_filter = ["kind", "ok", "account"]
+    search_fields = ["account__username", "detail"]
+    list_select_related = ["account"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
