@@ -46,7 +46,7 @@ def archive_stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -74,10 +74,26 @@ class JsonArrayFile:
             self._write((b",\n" if self.count else b"\n") + json.dumps(item, ensure_ascii=False).encode())
             self.count += 1
 
+    def extend_lines(self, lines) -> None:
+        """Items already serialized (one JSON text each, as this class writes them)."""
+        for line in lines:
+            self._write((b",\n" if self.count else b"\n") + (line.encode() if isinstance(line, str) else line))
+            self.count += 1
+
     def close(self) -> str:
         self._write(b"\n]\n" if self.count else b"]\n")
         self._handle.close()
         return self._digest.hexdigest()
+
+
+def iter_array_lines(path: Path):
+    """The items of an array written by ``JsonArrayFile``, one serialized JSON text each, streamed."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            line = raw.rstrip(b"\n")
+            if line in (b"[", b"]", b"[]", b""):
+                continue
+            yield (line[:-1] if line.endswith(b",") else line).decode()
 
 
 class ArchiveWriter:
@@ -173,7 +189,7 @@ class ArchiveWriter:
         final = self.final_path
         os.replace(tmp, final)
         shutil.rmtree(self.work, ignore_errors=True)
-        return final, final.stat().st_size, _sha256_file(final)
+        return final, final.stat().st_size, sha256_file(final)
 
     def abort(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)

@@ -162,6 +162,9 @@ elif ARCHIVE_STORAGE == "s3":
             "querystring_expire": envint("S3_URL_EXPIRE", 300, minimum=10),
             "file_overwrite": True,
             "addressing_style": envstr("S3_ADDRESSING_STYLE") or None,
+            # Not the guess from ".tar.gz" (tar + Content-Encoding: gzip), which makes browsers unpack the
+            # download into a bare .tar; and a download, never a page.
+            "object_parameters": {"ContentType": "application/gzip", "ContentDisposition": "attachment"},
         },
     }
     S3_REDIRECT_DOWNLOADS = envbool("S3_REDIRECT_DOWNLOADS", True)
@@ -180,6 +183,12 @@ TRAKT_BACKOFF = envfloat("TRAKT_BACKOFF", 0.5, minimum=0)
 # Client-side budget of GETs per account, kept below trakt's 1000 per 5 minutes.
 TRAKT_RATE_LIMIT = envint("TRAKT_RATE_LIMIT", 900, minimum=1)
 TRAKT_RATE_PERIOD = envint("TRAKT_RATE_PERIOD", 300, minimum=1)
+# Requests in flight at once per backup (through the rate limiter).
+TRAKT_CONCURRENCY = envint("TRAKT_CONCURRENCY", 4, minimum=1)
+# A backup whose content equals the previous one shares its archive file instead of storing it twice.
+DEDUP_IDENTICAL_BACKUPS = envbool("DEDUP_IDENTICAL_BACKUPS", True)
+# A full backup (no carry-over) at least this often, whatever the schedule.
+FULL_BACKUP_DAYS = envint("FULL_BACKUP_DAYS", 30, minimum=1)
 TRAKT_OOB_REDIRECT_URI = "urn:ietf:wg:oauth:2.0:oob"
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set.

@@ -8,7 +8,6 @@ The command line calls ``run_backup``; the web view and the scheduler call
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -21,10 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups import archive, storage
-from backups.catalog import CATEGORIES, Category
 from backups.models import Account, Backup
+from backups.services.fetcher import Fetcher, PreviousArchive
 from backups.services.grants import ReconnectNeeded, ServiceError, account_client, app_credentials
-from backups.trakt_client import AccessDenied, AccountLocked, Skippable, TraktClient, TraktError
+from backups.trakt_client import AccessDenied, AccountLocked, TraktClient, TraktError
 from trakt_web import __version__
 
 log = logging.getLogger(__name__)
@@ -56,14 +55,14 @@ def account_archive_dir(account: Account) -> Path:
     return archive_root() / account.archive_folder
 
 
-def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL) -> Backup:
+def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL, full: bool = False) -> Backup:
     """Claim the account for one backup, or refuse with a sentence if one is under way."""
     if not account.is_connected:
         raise ReconnectNeeded(f"The trakt account {account.username} must be connected again before it can be backed up.")
     recover_stale_backups(account)
     try:
         with transaction.atomic():
-            return Backup.objects.create(account=account, trigger=trigger, status=Backup.Status.QUEUED)
+            return Backup.objects.create(account=account, trigger=trigger, status=Backup.Status.QUEUED, full=full)
     except IntegrityError:
         raise BackupAlreadyRunning(
             f"A backup of {account.username} is already under way; wait for it to finish."
@@ -98,13 +97,39 @@ def recover_stale_backups(account: Account | None = None) -> int:
     return count
 
 
-def run_backup(account: Account, trigger: str = Backup.Trigger.COMMAND, progress: ProgressCallback | None = None) -> Backup:
-    return execute_backup(start_backup(account, trigger), progress)
+def run_backup(account: Account, trigger: str = Backup.Trigger.COMMAND, progress: ProgressCallback | None = None,
+               full: bool = False) -> Backup:
+    return execute_backup(start_backup(account, trigger, full=full), progress)
 
 
-def execute_backup(backup: Backup, progress: ProgressCallback | None = None) -> Backup:
-    """Run a claimed backup to the end. Always leaves it succeeded or failed, never half-done."""
+def _recent_full_backup(account: Account) -> bool:
+    since = timezone.now() - timedelta(days=settings.FULL_BACKUP_DAYS)
+    return Backup.objects.filter(account=account, status=Backup.Status.SUCCESS, full=True, created__gte=since).exists()
+
+
+def _previous_archive(account: Account, writer: archive.ArchiveWriter) -> PreviousArchive | None:
+    """The newest good archive of the account, unpacked for carrying over; None means a full backup."""
+    previous = (Backup.objects.filter(account=account, status=Backup.Status.SUCCESS).exclude(verify_ok=False)
+                .exclude(archive_name="").order_by("-created").first())
+    if previous is None:
+        return None
+    try:
+        unpacked = PreviousArchive(previous.archive_key, writer.work / "previous", previous.sha256)
+    except Exception as exc:  # noqa: BLE001 - a damaged previous archive only means a full backup
+        log.warning("previous archive %s unusable (%s); taking a full backup", previous.archive_name, exc)
+        return None
+    unpacked.manifest_name = previous.archive_name
+    return unpacked
+
+
+def execute_backup(backup: Backup, progress: ProgressCallback | None = None, full: bool | None = None) -> Backup:
+    """Run a claimed backup to the end. Always leaves it succeeded or failed, never half-done.
+
+    ``full`` fetches every category; by default a run is incremental when a recent full backup exists.
+    """
     account = backup.account
+    if full is None:
+        full = backup.full or not _recent_full_backup(account)
     now = timezone.now()
     claimed = Backup.objects.filter(pk=backup.pk, status=Backup.Status.QUEUED).update(
         status=Backup.Status.RUNNING, started=now, heartbeat=now
@@ -120,10 +145,16 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None) -> 
     reporter = _Reporter(backup, progress)
     try:
         client = account_client(account, app_credentials())
-        counts = _fetch_all(client, writer, reporter)
+        previous = None if full else _previous_archive(account, writer)
+        backup.full = previous is None
+        fetcher = Fetcher(client, writer, previous=previous, concurrency=settings.TRAKT_CONCURRENCY,
+                          on_progress=reporter.progress)
+        counts = fetcher.run()
         path, size, sha256 = writer.finish(
             username=account.username, app_version=__version__, requests=client.stats.requests,
-            extra={"retries": client.stats.retries, "rate_limited": client.stats.rate_limited},
+            extra={"retries": client.stats.retries, "rate_limited": client.stats.rate_limited,
+                   "incremental": previous is not None,
+                   "previous": previous.manifest_name if previous else None},
         )
         try:
             storage.publish(path, f"{account.archive_folder}/{path.name}")
@@ -206,99 +237,15 @@ class _Reporter:
                 pages_fetched=self.state.pages_fetched, heartbeat=timezone.now(),
             )
 
-    def page(self) -> None:
-        self.update(pages_fetched=self.state.pages_fetched + 1)
+    def progress(self, done: int, total: int, pages: int) -> None:
+        self.update(categories_done=done, categories_total=total, pages_fetched=pages)
 
 
-def _fetch_all(client: TraktClient, writer: archive.ArchiveWriter, reporter: _Reporter) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    fixed = [c for c in CATEGORIES if not c.per_list]
-    per_list = [c for c in CATEGORIES if c.per_list]
-    reporter.update(force=True, categories_total=len(CATEGORIES))
-    list_ids: list[str] = []
-    for category in fixed:
-        reporter.update(current=category.file)
-        value = _fetch_category(client, writer, category, None, reporter)
-        if value is not None:
-            counts[category.file] = value[0]
-            if category.file == "users/lists":
-                list_ids = [str(item["ids"]["trakt"]) for item in value[1] if isinstance(item, dict)
-                            and isinstance(item.get("ids"), dict) and item["ids"].get("trakt") is not None]
-        reporter.update(force=True, categories_done=reporter.state.categories_done + 1)
-    for category in per_list:
-        total = 0
-        for list_id in list_ids:
-            value = _fetch_category(client, writer, category, list_id, reporter)
-            if value is not None:
-                total += value[0]
-        counts[category.file] = total
-        reporter.update(force=True, categories_done=reporter.state.categories_done + 1)
-    return counts
-
-
-def _fetch_category(client: TraktClient, writer: archive.ArchiveWriter, category: Category, list_id: str | None,
-                    reporter: _Reporter) -> tuple[int, list] | None:
-    """Fetch one file. Returns (item count, the value for small non-paginated answers) or None if skipped."""
-    file, endpoint = category.expand(list_id)
-    try:
-        if not category.paginated:
-            response = client.get(endpoint, category.params)
-            reporter.page()
-            value = response.data
-            if _page_count(response) > 1:  # trakt started paginating it: never trust one page
-                return _fetch_pages(client, writer, category, file, endpoint, reporter), []
-            count = writer.write_value(file, value, endpoint=endpoint, params=category.params)
-            return count, value if isinstance(value, list) else []
-        return _fetch_pages(client, writer, category, file, endpoint, reporter), []
-    except Skippable as exc:
-        if category.optional or (category.per_list and exc.status == 404):
-            writer.skip(file, endpoint, str(exc))
-            return None
-        raise TraktError(f"trakt could not provide {file} ({exc}).", exc.status) from exc
-
-
-def _page_count(response) -> int:
-    try:
-        return int(response.headers.get("X-Pagination-Page-Count", "1"))
-    except ValueError:
-        return 1
-
-
-def _fetch_pages(client: TraktClient, writer: archive.ArchiveWriter, category: Category, file: str, endpoint: str,
-                 reporter: _Reporter) -> int:
-    pages = client.pages(endpoint, category.params)
-    first = next(pages)  # before any file exists: a skipped endpoint leaves nothing behind
-    out = writer.open_array(file)
-    seen: set = set()
-    item_count = None
-    count = 0
-    try:
-        for page in itertools.chain([first], pages):
-            count += 1
-            reporter.page()
-            item_count = page.item_count
-            items = page.items
-            if category.unique_key:
-                fresh = []
-                for item in items:
-                    key = item.get(category.unique_key) if isinstance(item, dict) else None
-                    if key is None or key not in seen:
-                        seen.add(key)
-                        fresh.append(item)
-                items = fresh
-            out.extend(items)
-    finally:
-        sha256 = out.close()
-    writer.record(file, endpoint=endpoint, params=category.params, items=out.count, sha256=sha256,
-                  item_count=item_count, pages=count)
-    return out.count
-
-
-def queue_backup(account: Account, trigger: str = Backup.Trigger.MANUAL) -> Backup:
+def queue_backup(account: Account, trigger: str = Backup.Trigger.MANUAL, full: bool = False) -> Backup:
     """Claim the account and hand the run to a worker (the web's "Back up now" and the admin action)."""
     from django_q.tasks import async_task
 
-    backup = start_backup(account, trigger)
+    backup = start_backup(account, trigger, full=full)
     async_task("backups.tasks.run_queued_backup", backup.pk, task_name=f"backup-{account.pk}-{backup.pk}",
                group=f"backup:account-{account.pk}")
     backup.refresh_from_db()

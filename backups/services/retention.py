@@ -55,6 +55,8 @@ def _check_drop(backup: Backup, previous: Backup) -> None:
 
 def _dedup(backup: Backup, previous: Backup) -> None:
     """Identical content: keep one file, record the new run as the same as the previous one."""
+    if not settings.DEDUP_IDENTICAL_BACKUPS:
+        return
     if not backup.content_sha256 or backup.content_sha256 != previous.content_sha256:
         return
     if previous.archive_name == backup.archive_name or not storage.exists(previous.archive_key):

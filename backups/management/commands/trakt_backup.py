@@ -28,7 +28,7 @@ class Command(BaseCommand):
                 )
                 sys.stderr.flush()
 
-        backup = run_backup(account, Backup.Trigger.COMMAND, progress=progress)
+        backup = run_backup(account, Backup.Trigger.COMMAND, progress=progress, full=full)
         if show:
             sys.stderr.write("\n")
         if backup.status != Backup.Status.SUCCESS:
