@@ -74,7 +74,10 @@ CATEGORIES: tuple[Category, ...] = (
     Category("users/following", "/users/me/following", activities=("account.following_at",)),
     Category("users/friends", "/users/me/friends", activities=("account.followed_at", "account.following_at")),
     Category("users/requests", "/users/requests", activities=("account.pending_at", "account.requested_at")),
-    Category("users/blocked", "/users/blocked"),
+    # trakt has no timestamp for blocks; blocking unfollows both ways, which moves these. A block of someone
+    # with no follow either way waits for the next full backup (FULL_BACKUP_DAYS).
+    Category("users/blocked", "/users/blocked", activities=("account.settings_at", "account.followed_at",
+                                                            "account.following_at", "account.pending_at")),
     *(
         Category(f"users/saved_filters/{section}", f"/users/saved_filters/{section}", paginated=P, optional=True,
                  activities=("saved_filters.updated_at",))

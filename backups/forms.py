@@ -7,6 +7,7 @@ import math
 import time
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -28,19 +29,16 @@ def _failures_key(username: str, address: str) -> str:
     return f"login-failures:{digest}"
 
 
-class LoginForm(AuthenticationForm):
-    """Django's login form, refusing to even try after repeated failures.
+class ThrottledLoginMixin:
+    """Refuses to even try a password after repeated failures for a username from one address.
 
     The failures are kept in the cache, which is the database: shared by every
     web process, so restarting one or spreading requests over several does not
     reset the count.
     """
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed sign-ins for %(username)s from your address. "
-                     "Wait %(minutes)s, then try again.",
-    }
+    throttled_message = ("Too many failed sign-ins for %(username)s from your address. "
+                         "Wait %(minutes)s, then try again.")
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
@@ -50,7 +48,7 @@ class LoginForm(AuthenticationForm):
         if len(failures) >= LOGIN_FAILURE_LIMIT:
             minutes = max(1, math.ceil((failures[0] + LOGIN_FAILURE_WINDOW - now) / 60))
             raise ValidationError(
-                self.error_messages["throttled"],
+                self.throttled_message,
                 code="throttled",
                 params={"username": username, "minutes": f"{minutes} minute{'s' if minutes != 1 else ''}"},
             )
@@ -63,6 +61,14 @@ class LoginForm(AuthenticationForm):
             raise
         cache.delete(key)
         return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """For ``admin.site.login_form``: the admin's own sign-in page is throttled the same way."""
 
 
 class FirstUserForm(UserCreationForm):

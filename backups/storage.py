@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 
@@ -21,6 +22,15 @@ def storage():
     if is_local():  # built per call: ARCHIVE_DIR is the one truth, even when tests or commands change it
         return FileSystemStorage(location=str(settings.ARCHIVE_DIR), base_url=None)
     return storages["archives"]
+
+
+def _checked(key: str) -> str:
+    """Refuse a key that would leave the archive folder the same way on every backend (the file system
+    raises SuspiciousFileOperation for it, S3 a bare SuspiciousOperation, which becomes a 400)."""
+    parts = key.replace("\\", "/").split("/")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise SuspiciousFileOperation(f"The archive key {key!r} leaves the archive folder.")
+    return key
 
 
 def is_local() -> bool:
@@ -32,29 +42,29 @@ def publish(local_path: Path, key: str) -> None:
     if is_local():
         return  # built in place
     with open(local_path, "rb") as handle:
-        storage().save(key, File(handle, name=local_path.name))
+        storage().save(_checked(key), File(handle, name=local_path.name))
     local_path.unlink(missing_ok=True)
 
 
 def exists(key: str) -> bool:
-    return storage().exists(key)
+    return storage().exists(_checked(key))
 
 
 def open_archive(key: str) -> IO[bytes]:
-    return storage().open(key, "rb")
+    return storage().open(_checked(key), "rb")
 
 
 def delete(key: str) -> None:
-    if storage().exists(key):
+    if storage().exists(_checked(key)):
         storage().delete(key)
 
 
 def local_path(key: str) -> Path | None:
-    return Path(settings.ARCHIVE_DIR) / key if is_local() else None
+    return Path(settings.ARCHIVE_DIR) / _checked(key) if is_local() else None
 
 
 def signed_url(key: str) -> str | None:
     """A short-lived download URL (S3 only; local archives are streamed by the app)."""
     if is_local() or not getattr(settings, "S3_REDIRECT_DOWNLOADS", False):
         return None
-    return storage().url(key)
+    return storage().url(_checked(key))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+
 import segno
 from django.conf import settings
 from django.contrib import messages
@@ -30,7 +31,9 @@ from django_q.models import Schedule
 
 from backups import storage
 from backups.access import accounts_for_user, get_account_for_user, get_backup_for_user, staff_required
-from backups.forms import AppSetupForm, CodeForm, DisconnectForm, ExpectedUserForm, FirstUserForm, LoginForm, ScheduleForm
+from backups.forms import (
+    AppSetupForm, CodeForm, DisconnectForm, ExpectedUserForm, FirstUserForm, LoginForm, ScheduleForm,
+)
 from backups.models import Account, AppCredentials, Backup
 from backups.services import grants, retention, schedules
 from backups.services.backup_run import account_archive_dir, queue_backup
@@ -175,7 +178,7 @@ def connect_device_start(request: HttpRequest) -> HttpResponse:
     except NotConfigured:
         return render(request, "connect/device.html", _connect_context(request, "device", form=form, configured=False))
     except ServiceError as exc:
-        form.add_error(None, f"{exc} Check that this server can reach trakt, then try again.")
+        form.add_error(None, str(exc))
         return render(request, "connect/device.html", _connect_context(request, "device", form=form))
     now = time.time()
     request.session[DEVICE_SESSION_KEY] = {

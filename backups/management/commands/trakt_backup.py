@@ -34,7 +34,8 @@ class Command(BaseCommand):
         if backup.status != Backup.Status.SUCCESS:
             raise CommandError(backup.error or "The backup failed; see the log for details.")
         self.stdout.write(
-            f"Backed up {account.username}: {backup.total_items} items in {backup.requests_made} requests."
+            f"Backed up {account.username}: {backup.total_items} items in {backup.requests_made} requests, "
+            f"{backup.duration.total_seconds():.1f} s."
         )
         local = storage.local_path(backup.archive_key)
         self.stdout.write(str(local.resolve()) if local else storage.storage().url(backup.archive_key).split("?")[0])

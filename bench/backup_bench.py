@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""Benchmark: back up a heavy trakt account from the emulator, full and incremental.
+
+Starts the trakt emulator as its own process with a per-request latency, seeds a
+heavy account (100,000 history items, 10,000 ratings, 3,000 watched shows with
+progress, 100 lists of 250 items, every other category), connects it through the
+real code exchange, and runs `manage.py trakt_backup` as a user would, in a fresh
+data folder. For each run it prints: requests made, the minimum needed (the sum of
+the page counts of every endpoint), wall time of the backup itself, the lower bound
+(requests x latency / concurrency), the whole command's time (with Python and
+Django start-up), peak memory (RSS) of the backup process, archive size and 429s.
+
+    .venv/bin/python bench/backup_bench.py [--profile heavy] [--latency-ms 50] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_ID, CLIENT_SECRET = "bench-client-id", "bench-client-secret"
+
+
+def control(api_url: str, path: str, payload: dict | None = None, method: str = "POST"):
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(f"{api_url}/_emulator/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def start_emulator(profile: str, latency_ms: int) -> tuple[subprocess.Popen, str, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trakt_emulator", "--port", "0", "--client-id", CLIENT_ID,
+         "--client-secret", CLIENT_SECRET, "--user", f"heavy:{profile}", "--latency-ms", str(latency_ms)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("READY"):
+            fields = dict(part.split("=", 1) for part in line.split()[1:])
+            return proc, fields["api"], fields["auth"]
+    raise SystemExit("the emulator did not start")
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"`manage.py {' '.join(args)}` failed:\n{result.stderr}")
+    return result.stdout
+
+
+def run_measured(env: dict, *args: str) -> tuple[str, float, float]:
+    """Run a command in its own process and return (stdout, wall seconds, peak RSS MB of that process)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"`manage.py {' '.join(args)}` failed:\n{err.decode()}")
+    return out.decode(), wall, usage.ru_maxrss / 1024
+
+
+def archive_figures(path: Path) -> tuple[dict, int]:
+    with tarfile.open(path) as tar:
+        for member in tar:
+            if member.name.endswith("/manifest.json"):
+                return json.load(tar.extractfile(member)), path.stat().st_size
+    raise SystemExit("no manifest")
+
+
+def minimum_requests(manifest: dict) -> int:
+    """One request per page of every fetched or carried file, and one per skipped endpoint."""
+    return sum(entry.get("pages") or 1 for entry in manifest["files"].values()) + len(manifest["skipped"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="heavy", choices=["tiny", "small", "medium", "heavy"])
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    emulator, api_url, auth_url = start_emulator(args.profile, args.latency_ms)
+    data_dir = Path(tempfile.mkdtemp(prefix="trakt-backup-bench-"))
+    env = {**os.environ, "DATA_DIR": str(data_dir), "TRAKT_API_URL": api_url, "TRAKT_AUTH_URL": auth_url,
+           "TRAKT_CONCURRENCY": str(args.concurrency), "DJANGO_SUPERUSER_PASSWORD": "bench-password-1",
+           "DEDUP_IDENTICAL_BACKUPS": "false", "LOG_LEVEL": "WARNING"}
+    try:
+        manage(env, "bootstrap")
+        manage(env, "createsuperuser", "--noinput", "--username", "bench", "--email", "bench@example.com")
+        manage(env, "trakt_setup", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET)
+        code = control(api_url, "code", {"username": "heavy", "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"})["code"]
+        manage(env, "trakt_auth", "-u", "heavy", "-c", code)
+
+        rows = []
+
+        def measure(label: str, *extra: str) -> dict:
+            before = control(api_url, "stats", method="GET")
+            out, wall, rss = run_measured(env, "trakt_backup", "-u", "heavy", *extra)
+            after = control(api_url, "stats", method="GET")
+            lines = out.strip().splitlines()
+            path = Path(lines[-1])
+            backup_seconds = float(lines[-2].rsplit(",", 1)[1].strip().rstrip(".").split()[0])
+            manifest, size = archive_figures(path)
+            requests = manifest["requests"]
+            limited = after.get("rate_limited", 0) - before.get("rate_limited", 0)
+            row = {
+                "run": label, "requests": requests,
+                "minimum": minimum_requests(manifest) if label == "full" else "-",
+                "wall_s": round(backup_seconds, 2), "process_s": round(wall, 2),
+                "lower_bound_s": round(requests * args.latency_ms / 1000 / args.concurrency, 2),
+                "peak_rss_mb": round(rss, 1), "archive_mb": round(size / 1e6, 2), "429s": limited,
+                "history_items": manifest["files"]["sync/history.json"]["items"],
+                "history_source": manifest["files"]["sync/history.json"]["source"],
+            }
+            paths = {p: n - before.get("by_path", {}).get(p, 0) for p, n in after.get("by_path", {}).items()}
+            row["paths"] = {p: n for p, n in paths.items() if n} if label != "full" else "…"
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            return manifest
+
+        full = measure("full", "--full")
+        time.sleep(1.1)
+        measure("incremental, nothing changed")
+        control(api_url, "plays", {"username": "heavy", "n": 10})
+        time.sleep(1.1)
+        measure("incremental, 10 new plays")
+        history = full["files"]["sync/history.json"]
+        assert history["items"] > 0
+        with tarfile.open(sorted((data_dir / "archives" / "heavy").glob("*.tar.gz"))[-1]) as tar:
+            member = next(m for m in tar if m.name.endswith("/sync/history.json"))
+            handle = tar.extractfile(member)
+            handle.readline()
+            some_id = json.loads(handle.readline().rstrip(b",\n"))["id"]
+        control(api_url, "remove", {"username": "heavy", "id": some_id})
+        time.sleep(1.1)
+        measure("incremental, 1 play removed")
+
+        print()
+        print(f"profile={args.profile} latency={args.latency_ms} ms concurrency={args.concurrency}")
+        header = ["run", "requests", "minimum", "wall_s", "lower_bound_s", "process_s", "peak_rss_mb", "archive_mb",
+                  "429s"]
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(str(row[h]) for h in header) + " |")
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
