@@ -26,6 +26,7 @@ from typing import IO, Any
 
 FORMAT_VERSION = 1
 PARTIAL_SUFFIX = ".partial"
+COMPRESS_LEVEL = 6  # gzip's own default: level 9 costs several times the time for 1-2% smaller archives
 TMP_SUFFIX = ".tmp"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -182,7 +183,8 @@ class ArchiveWriter:
         (self.root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
         tmp = self.directory / f"{self.name}.tar.gz{TMP_SUFFIX}"
         with open(tmp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT,
+                              compresslevel=COMPRESS_LEVEL) as tar:
                 tar.add(self.root, arcname=self.name, filter=_normalize_member)
             raw.flush()
             os.fsync(raw.fileno())

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"trakt-backup/{__version__} (+https://github.com/trakt-backup/trakt-backup)"
 PAGE_LIMIT = 250  # trakt clamps larger limits to 250 without an error
+# A page of 250 items is well under a megabyte; anything this big is not an answer worth holding in memory.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 RETRY_STATUSES = {500, 502, 503, 504, 520, 521, 522, 523, 524}
 
 
@@ -81,6 +83,14 @@ class RateLimiter:
         self.limit, self.period = limit, period
         self._times: deque[float] = deque()
         self._lock = threading.Lock()
+
+    def note_past(self, count: int, seconds_ago: float) -> None:
+        """Count requests made earlier (by another process) against the window."""
+        if count <= 0 or seconds_ago >= self.period:
+            return
+        with self._lock:
+            at = time.monotonic() - max(seconds_ago, 0.0)
+            self._times = deque(sorted([*self._times, *([at] * min(count, self.limit))]))
 
     def acquire(self) -> None:
         while True:
@@ -200,13 +210,19 @@ class TraktClient:
             self.stats.add("requests")
             problem: str
             try:
-                response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-                body = response.content  # a truncated body raises here
+                response = self.session.request(method, url, headers=headers, timeout=self.timeout, stream=True,
+                                                **kwargs)
+                body = _read_body(response)  # a truncated body raises here
             except requests.exceptions.Timeout:
                 problem = f"trakt did not answer within {self.timeout} seconds"
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 problem = "the connection to trakt failed"
                 log.info("%s %s: %s", method, url, type(exc).__name__)
+            except requests.exceptions.ContentDecodingError:  # a compressed body that does not unpack
+                problem = "trakt sent a damaged answer"
+            except requests.exceptions.RequestException as exc:  # a redirect loop, a bad URL: retrying cannot help
+                # (never let it out as it is: requests' errors are OSErrors, which callers read as a disk problem)
+                raise TraktError(f"The request to trakt failed ({type(exc).__name__}); try again later.") from exc
             else:
                 status = response.status_code
                 if status == 429:
@@ -230,6 +246,9 @@ class TraktClient:
                 else:
                     try:
                         response.data = json.loads(body) if body.strip() else None
+                    except RecursionError:  # thousands of nested brackets: an attack or a bug, never data
+                        raise BadResponse(f"trakt sent an answer nested too deeply to read ({status}).",
+                                          status) from None
                     except ValueError:
                         problem = f"trakt sent a damaged answer ({status})"
                     else:
@@ -330,8 +349,8 @@ class TraktClient:
         while True:
             self.stats.add("requests")
             try:
-                response = self.session.post(url, data=payload, timeout=self.timeout)
-                body = response.content
+                response = self.session.post(url, data=payload, timeout=self.timeout, stream=True)
+                body = _read_body(response)
             except requests.exceptions.RequestException as exc:
                 log.info("device poll: %s", type(exc).__name__)
                 if attempt >= self.max_retries:
@@ -349,12 +368,32 @@ class TraktClient:
             if status == 200:
                 try:
                     data = json.loads(body)
-                except ValueError:
+                except (ValueError, RecursionError):
                     data = None
                 if not isinstance(data, dict) or not data.get("access_token"):
                     raise BadResponse("trakt's token answer was damaged; start the device login again.", status)
                 return status, data
             return status, None
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body, refused past MAX_RESPONSE_BYTES (counted after decompression) before it fills memory."""
+    limit = getattr(settings, "TRAKT_MAX_RESPONSE_BYTES", MAX_RESPONSE_BYTES)
+    declared = _header_int(response, "Content-Length")
+    chunks: list[bytes] = []
+    size = 0
+    if declared is None or declared <= limit:
+        for chunk in response.iter_content(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                break
+            chunks.append(chunk)
+    if (declared is not None and declared > limit) or size > limit:
+        response.close()
+        raise BadResponse(f"trakt sent an answer larger than {limit // (1 << 20)} MB ({response.status_code}); "
+                          "it was not read.", response.status_code)
+    response._content = b"".join(chunks)  # what ``response.content`` would have read (requests keeps it here)
+    return response._content
 
 
 def _capital(text: str) -> str:

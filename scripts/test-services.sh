@@ -49,6 +49,7 @@ cleanup() {
     rm -rf "$workdir"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # through the EXIT trap: never leave moto running
 
 s3_port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$PY" -m moto.server -H 127.0.0.1 -p "$s3_port" >"$workdir/moto.log" 2>&1 &

@@ -173,23 +173,28 @@ def test_back_up_now_live_progress_download_and_isolation(page, browser, emu, al
     with worker(emu, tmp_path / "worker.log"):
         card.locator("[data-action=backup-now]").click()
         page.wait_for_url("**/#account-*")
+        page.evaluate("window.sameDocument = true")  # gone if the page reloads
         row = card.locator("tbody.backup").first
-        seen = []
+        seen = []  # (status, categories done, categories total, the bar's value, the bar's max), read at once
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            status = row.get_attribute("data-status")
-            seen.append((status, int(row.get_attribute("data-done")), int(row.get_attribute("data-total"))))
-            if status in ("success", "failed"):
+            seen.append(tuple(row.evaluate(
+                """body => {
+                    const bar = body.querySelector("progress");
+                    return [body.dataset.status, Number(body.dataset.done), Number(body.dataset.total),
+                            bar && bar.hasAttribute("value") ? bar.value : null, bar ? bar.max : null];
+                }""")))
+            if seen[-1][0] in ("success", "failed"):
                 break
-            if status == "running" and seen[-1][2]:
-                assert row.locator("progress").is_visible()
             time.sleep(0.2)
         assert seen[-1][0] == "success", (seen, (tmp_path / "worker.log").read_text()[-3000:])
     assert seen[0][0] in ("queued", "running"), "the backup ran in the background, not within the click"
-    running = [(done, total) for status, done, total in seen if status == "running" and total]
-    assert running and any(0 < done < total for done, total in running), seen  # the bar moved, without a reload
-    done, total = seen[-1][1:]
+    running = [(value, top) for status, done, total, value, top in seen if status == "running" and total]
+    assert running and all(value is not None for value, _ in running), seen  # a bar while it runs
+    assert any(0 < value < top for value, top in running), seen  # that moved, without a reload
+    done, total = seen[-1][1:3]
     assert total > 0 and done == total  # and reached the end
+    assert page.evaluate("window.sameDocument === true")
     backup = Backup.objects.get(account=account)
     assert backup.status == Backup.Status.SUCCESS and backup.trigger == Backup.Trigger.MANUAL
     assert row.locator("a.download").is_visible()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -75,3 +76,15 @@ def read_archive(path: Path) -> tuple[dict, dict[str, object]]:
                 files[inner] = data
     assert manifest is not None, "archive has no manifest.json"
     return manifest, files
+
+
+def archive_copy(key: str, folder: Path) -> Path:
+    """A local copy of the archive stored under ``key``, wherever the archive storage keeps it (the data
+    folder, or the bucket of the services pass), named as the archive so that read_archive can open it."""
+    from backups import storage
+
+    copy = folder / key
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with storage.open_archive(key) as source, open(copy, "wb") as target:
+        shutil.copyfileobj(source, target)
+    return copy

@@ -163,3 +163,12 @@ def test_pages_satisfy_the_content_security_policy(objects, alice_client, path):
     assert not re.search(r"\son[a-z]+=", page), "inline event handler"
     assets = re.findall(r'<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)="([^"]+)"', page)
     assert assets and all(a.startswith("/static/") for a in assets), "every asset is served by this installation"
+
+
+def test_error_pages_say_what_happened_and_what_to_do(rf):
+    from django.views import defaults
+
+    page = defaults.server_error(rf.get("/")).content.decode()
+    assert "Something went wrong on the server" in page and "Try again" in page
+    page = defaults.bad_request(rf.get("/"), Exception()).content.decode()
+    assert "Nothing was changed" in page

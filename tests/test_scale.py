@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import Task
@@ -25,10 +26,10 @@ from django_q.status import Stat
 from django_q.tasks import async_task
 
 from backups import storage
-from backups.models import Account, Backup
+from backups.models import Backup
 from backups.services.backup_run import BackupAlreadyRunning, queue_backup
 from tests.conftest import connect_account
-from tests.helpers import ROOT, app_env, read_archive
+from tests.helpers import ROOT, app_env, archive_copy, read_archive
 
 ACCOUNTS = 20
 WORKER_PROCESSES = 2
@@ -108,11 +109,7 @@ def wait_until_done(task_ids: list[str], procs) -> None:
 
 def assert_complete_archive(backup: Backup, emulator, tmp_path: Path) -> None:
     """The archive (wherever storage keeps it) holds exactly the emulator's data for every endpoint."""
-    copy = tmp_path / "copies" / str(backup.pk) / backup.archive_name
-    copy.parent.mkdir(parents=True)
-    with storage.open_archive(backup.archive_key) as source:
-        copy.write_bytes(source.read())
-    manifest, files = read_archive(copy)
+    manifest, files = read_archive(archive_copy(backup.archive_key, tmp_path / "copies" / str(backup.pk)))
     expected = emulator.user_data(backup.account.username)
     assert manifest["username"] == backup.account.username
     assert set(files) == set(manifest["files"]), "manifest and archive disagree"
@@ -140,10 +137,8 @@ def test_two_workers_back_up_twenty_accounts_never_one_account_twice_at_once(tra
             task_ids.append(async_task("backups.tasks.run_queued_backup", first.pk))
     assert refused > 0, "no second backup was asked for while one was active: the test proves nothing"
 
-    print("DEBUG refused", refused, "ran_again", ran_again)
     wait_until_done(task_ids, workers)
     outputs = stop_cleanly(workers)
-    print("DEBUG", [o.count("processing") for o in outputs], Backup.objects.count(), [o.splitlines()[-3:] for o in outputs]); print(outputs[0][:3000])
 
     backups = list(Backup.objects.select_related("account").order_by("started"))
     assert {b.status for b in backups} == {Backup.Status.SUCCESS}, [(b.account.username, b.error) for b in backups
@@ -174,11 +169,5 @@ def test_two_workers_back_up_twenty_accounts_never_one_account_twice_at_once(tra
     for backup in backups:
         assert_complete_archive(backup, trakt, tmp_path)
     if not storage.is_local():  # built locally, published to the bucket, no local copy left behind
-        assert not list(Path(trakt_archive_dir()).rglob("*.tar.gz"))
-    assert all("backup-" in output for output in outputs), "both worker processes must have taken backups"
-
-
-def trakt_archive_dir() -> str:
-    from django.conf import settings
-
-    return settings.ARCHIVE_DIR
+        assert not list(Path(settings.ARCHIVE_DIR).rglob("*.tar.gz"))
+    assert all(" processing backup-" in output for output in outputs), "both worker processes must take backups"

@@ -44,7 +44,7 @@ def test_dashboard_shows_the_account(account, alice_client):
     assert f'value="{cron}"' in page
     assert f"runs {schedules.describe_cron(cron)}" in page
     assert f'href="/accounts/{account.pk}/events/"' in page
-    assert f'href="/connect/device/?username=alice-trakt"' in page
+    assert 'href="/connect/device/?username=alice-trakt"' in page
     assert f'href="/accounts/{account.pk}/disconnect/"' in page
     assert f'action="/accounts/{account.pk}/backup"' in page
 
@@ -53,7 +53,7 @@ def test_back_up_now_and_the_backup_row(account, alice_client):
     backup = back_up_now(alice_client, account)
     assert backup.status == Backup.Status.SUCCESS and backup.trigger == Backup.Trigger.MANUAL
     page = alice_client.get("/").content.decode()
-    assert f"The backup of alice-trakt is done." in page
+    assert "The backup of alice-trakt is done." in page
     assert f'id="backup-{backup.pk}"' in page and "Succeeded" in page
     assert f'href="/backups/{backup.pk}/download"' in page
     assert f"{backup.total_items:,} items" in page
@@ -115,8 +115,9 @@ def test_live_progress_endpoint(account, alice_client):
     assert data["active"] and (data["categories_done"], data["categories_total"], data["pages_fetched"]) == (12, 30, 41)
     assert '<progress max="30" value="12">' in data["html"] and data["html"].strip().startswith("<tbody")
 
-    Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.SUCCESS, categories_done=30, archive_name="x.tar.gz",
-                                               size=2048, finished=timezone.now(), item_counts={"sync/history": 5})
+    Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.SUCCESS, categories_done=30,
+                                               archive_name="x.tar.gz", size=2048, finished=timezone.now(),
+                                               item_counts={"sync/history": 5})
     data = alice_client.get(f"/backups/{backup.pk}/status").json()
     assert not data["active"] and data["status"] == "success"
     assert "<progress" not in data["html"] and f'href="/backups/{backup.pk}/download"' in data["html"]

@@ -112,3 +112,14 @@ def test_a_success_resets_the_count(alice):
     for _ in range(LOGIN_FAILURE_LIMIT - 1):
         client.post("/login/", {"username": "alice", "password": "wrong"})
     assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def test_the_admin_login_form_is_throttled_too(alice, rf):
+    """For the lead: `admin.site.login_form = AdminLoginForm` puts the admin's sign-in behind the same throttle."""
+    from backups.forms import AdminLoginForm
+
+    request = rf.post("/admin/login/")
+    for _ in range(LOGIN_FAILURE_LIMIT):
+        assert not AdminLoginForm(request, data={"username": "alice", "password": "wrong"}).is_valid()
+    form = AdminLoginForm(request, data={"username": "alice", "password": PASSWORD})
+    assert not form.is_valid() and "Too many failed sign-ins" in str(form.errors)

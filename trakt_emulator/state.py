@@ -193,8 +193,12 @@ class State:
         return time.time() + self.clock_offset
 
     def advance_clock(self, seconds):
+        """Move time forward: token and code expiry, and the rate-limit windows (requests age too)."""
         with self.lock:
             self.clock_offset += float(seconds)
+            for windows in (self.get_windows, self.write_windows):
+                for name, win in windows.items():
+                    windows[name] = deque(t - float(seconds) for t in win)
 
     # ------------------------------------------------------------------ apps & users
     def add_app(self, client_id, client_secret, redirect_uris):

@@ -102,6 +102,17 @@ def run_backup(account: Account, trigger: str = Backup.Trigger.COMMAND, progress
     return execute_backup(start_backup(account, trigger, full=full), progress)
 
 
+def _count_recent_requests(client: TraktClient, backup: Backup) -> None:
+    """Earlier runs of this account (in other processes) used part of trakt's window: start from there."""
+    if client.limiter is None:
+        return
+    now = timezone.now()
+    recent = Backup.objects.filter(account=backup.account, finished__gte=now - timedelta(
+        seconds=settings.TRAKT_RATE_PERIOD)).exclude(pk=backup.pk).values_list("finished", "requests_made")
+    for finished, requests in recent:
+        client.limiter.note_past(requests, (now - finished).total_seconds())
+
+
 def _recent_full_backup(account: Account) -> bool:
     since = timezone.now() - timedelta(days=settings.FULL_BACKUP_DAYS)
     return Backup.objects.filter(account=account, status=Backup.Status.SUCCESS, full=True, created__gte=since).exists()
@@ -145,17 +156,22 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
     reporter = _Reporter(backup, progress)
     try:
         client = account_client(account, app_credentials())
+        _count_recent_requests(client, backup)
         previous = None if full else _previous_archive(account, writer)
         backup.full = previous is None
         fetcher = Fetcher(client, writer, previous=previous, concurrency=settings.TRAKT_CONCURRENCY,
                           on_progress=reporter.progress)
+        fetch_started = time.monotonic()
         counts = fetcher.run()
+        fetched_at = time.monotonic()
         path, size, sha256 = writer.finish(
             username=account.username, app_version=__version__, requests=client.stats.requests,
             extra={"retries": client.stats.retries, "rate_limited": client.stats.rate_limited,
                    "incremental": previous is not None,
                    "previous": previous.manifest_name if previous else None},
         )
+        log.info("backup %s: fetched in %.1f s, archive written in %.1f s", backup.pk,
+                 fetched_at - fetch_started, time.monotonic() - fetched_at)
         try:
             storage.publish(path, f"{account.archive_folder}/{path.name}")
         except BaseException:

@@ -26,11 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import shutil
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,41 +383,69 @@ class Fetcher:
                 out.write(json.dumps(item, ensure_ascii=False).encode() + b"\n")
         self.counters.page()
 
-    def assemble(self, job: Job, page_count: int, item_count: int | None) -> Result:
-        out = self.writer.open_array(job.file)
-        key = job.category.unique_key
-        seen: set = set()
-        for number in range(1, max(page_count, 1) + 1):
-            path = self.fragment(job, number)
+
+class _Assembly:
+    """Joins one category's page fragments into its JSON array, in page order, as soon as each is next."""
+
+    def __init__(self, fetcher: Fetcher, job: Job, page_count: int, item_count: int | None):
+        self.fetcher, self.job = fetcher, job
+        self.page_count, self.item_count = max(page_count, 1), item_count
+        self.out = fetcher.writer.open_array(job.file)
+        self.next = 1
+        self.ready: set[int] = set()
+        self.seen: set = set()
+
+    def page_done(self, number: int, item_count: int | None) -> Result | None:
+        if item_count is not None:
+            self.item_count = item_count
+        self.ready.add(number)
+        key = self.job.category.unique_key
+        while self.next in self.ready:
+            path = self.fetcher.fragment(self.job, self.next)
             with open(path, "rb") as handle:
                 lines = (line.rstrip(b"\n") for line in handle)
-                if key:
-                    lines = _unique(lines, key, seen)
-                out.extend_lines(line.decode() for line in lines)
+                self.out.extend_lines(_unique(lines, key, self.seen) if key else lines)
             path.unlink()
-        sha = out.close()
-        self.writer.record(job.file, endpoint=job.endpoint, params=job.category.params, items=out.count, sha256=sha,
-                           item_count=item_count, pages=page_count)
-        self.fetched.append(job.file)
-        return Result(job.file, out.count)
+            self.ready.discard(self.next)
+            self.next += 1
+        if self.next <= self.page_count:
+            return None
+        sha = self.out.close()
+        self.fetcher.writer.record(self.job.file, endpoint=self.job.endpoint, params=self.job.category.params,
+                                   items=self.out.count, sha256=sha, item_count=self.item_count,
+                                   pages=self.page_count)
+        self.fetcher.fetched.append(self.job.file)
+        return Result(self.job.file, self.out.count)
 
 
 class _Engine:
-    """Runs jobs on the pool: the first request of each, then its remaining pages, all concurrently."""
+    """Runs jobs on the pool: the first request of each, then its remaining pages, all concurrently.
+
+    Workers fetch and write fragments; this (main) thread hears of each finished request through a
+    queue, starts follow-up pages, and joins fragments in order while the network works.
+    """
 
     def __init__(self, fetcher: Fetcher, pool: ThreadPoolExecutor, on_result: Callable[[Result], None]):
         self.fetcher = fetcher
         self.on_result = on_result
         self.pool = pool
-        self.futures: dict[Future, tuple[str, Job, Any]] = {}
-        self.pages_left: dict[str, int] = {}
-        self.meta: dict[str, tuple[int, int | None]] = {}
+        self.pending = 0
+        self.done: queue.Queue = queue.Queue()
+        self.assemblies: dict[str, _Assembly] = {}
         self.results: list[Result] = []
+        self.failed = threading.Event()
+
+    def _submit(self, kind: str, job: Job, fn, *args) -> None:
+        self.pending += 1
+        future = self.pool.submit(fn, *args)
+        future.add_done_callback(lambda f: self.done.put((kind, job, f)))
 
     def start(self, job: Job) -> None:
-        self.futures[self.pool.submit(self._first, job)] = ("first", job, None)
+        self._submit("first", job, self._first, job)
 
     def _first(self, job: Job):
+        if self.failed.is_set():
+            return None
         client = self.fetcher.client
         if not job.category.paginated:
             response = client.get(job.endpoint, job.category.params)
@@ -427,28 +456,32 @@ class _Engine:
                                                         params=job.category.params)
                 self.fetcher.fetched.append(job.file)
                 return Result(job.file, items, response.data)
+            # trakt started paginating an endpoint documented as whole: walk its pages too
             job = Job(Category(**{**job.category.__dict__, "paginated": True}), job.file, job.endpoint)
         page = client.page(job.endpoint, job.category.params, 1)
         self.fetcher.write_page(job, page)
         return page
 
-    def _page(self, job: Job, number: int) -> Page:
+    def _page(self, job: Job, number: int) -> Page | None:
+        if self.failed.is_set():
+            return None
         page = self.fetcher.client.page(job.endpoint, job.category.params, number)
         self.fetcher.write_page(job, page)
         return page
 
     def wait_all(self, report: Callable[[], None]) -> list[Result]:
         try:
-            while self.futures:
-                done, _ = wait(list(self.futures), timeout=0.5, return_when=FIRST_COMPLETED)
+            while self.pending:
+                try:
+                    kind, job, future = self.done.get(timeout=0.5)
+                except queue.Empty:
+                    report()
+                    continue
+                self.pending -= 1
+                self._handle(kind, job, future)
                 report()
-                for future in done:
-                    kind, job, _ = self.futures.pop(future)
-                    self._handle(kind, job, future)
         except BaseException:
-            for future in self.futures:
-                future.cancel()
-            self.futures.clear()
+            self.failed.set()  # queued requests return at once; the pool shuts down quickly
             raise
         return self.results
 
@@ -466,19 +499,13 @@ class _Engine:
             return
         page: Page = value
         if kind == "first":
-            self.meta[job.file] = (page.page_count, page.item_count)
-            self.pages_left[job.file] = max(page.page_count, 1) - 1
+            self.assemblies[job.file] = _Assembly(self.fetcher, job, page.page_count, page.item_count)
             for number in range(2, page.page_count + 1):
-                self.futures[self.pool.submit(self._page, job, number)] = ("page", job, number)
-        else:
-            self.pages_left[job.file] -= 1
-            count, item_count = self.meta[job.file]
-            if page.page_count != count:
-                log.info("%s: page count changed from %d to %d during the backup", job.file, count, page.page_count)
-            self.meta[job.file] = (count, page.item_count if page.item_count is not None else item_count)
-        if self.pages_left[job.file] == 0:
-            count, item_count = self.meta[job.file]
-            self._add(self.fetcher.assemble(job, count, item_count), job)
+                self._submit("page", job, self._page, job, number)
+        result = self.assemblies[job.file].page_done(page.page, page.item_count)
+        if result is not None:
+            del self.assemblies[job.file]
+            self._add(result, job)
 
     def _add(self, result: Result, job: Job) -> None:
         self.results.append(result)
@@ -498,8 +525,14 @@ def _page_count(response) -> int:
 
 
 def _unique(lines: Iterator[bytes], key: str, seen: set) -> Iterator[bytes]:
+    prefix = b'{"' + key.encode() + b'": '
     for line in lines:
-        value = json.loads(line).get(key) if line.startswith(b"{") else None
+        value = None
+        if line.startswith(prefix):  # trakt puts the id first: read it without parsing the whole item
+            raw = line[len(prefix):line.find(b",", len(prefix))]
+            value = int(raw) if raw.isdigit() else json.loads(line).get(key)
+        elif line.startswith(b"{"):
+            value = json.loads(line).get(key)
         if value is None or value not in seen:
             seen.add(value)
             yield line
