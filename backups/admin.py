@@ -10,10 +10,15 @@ from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from backups.forms import AdminLoginForm
 from backups.models import Account, AppCredentials, AuthEvent, Backup
 from backups.services import schedules
 from backups.services.backup_run import queue_backup
 from backups.services.grants import ServiceError, refresh_grant
+
+
+admin.site.login_form = AdminLoginForm  # the same throttle of failed logins as the app's own login page
+admin.site.site_header = admin.site.site_title = "trakt-backup administration"
 
 
 class AppCredentialsForm(forms.ModelForm):

@@ -68,3 +68,13 @@ def signed_url(key: str) -> str | None:
     if is_local() or not getattr(settings, "S3_REDIRECT_DOWNLOADS", False):
         return None
     return storage().url(_checked(key))
+
+
+def describe(key: str) -> str:
+    """Where an archive is, for people: its absolute path, or s3://bucket/key."""
+    path = local_path(key)
+    if path is not None:
+        return str(path.resolve())
+    backend = storage()
+    prefix = f"{backend.location.strip('/')}/" if getattr(backend, "location", "") else ""
+    return f"s3://{backend.bucket_name}/{prefix}{_checked(key)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from backups.models import Account, Backup
-from backups.services import retention, schedules
+from backups.services import integrity, notify, retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, start_backup
 from backups.services.grants import REFRESH_MARGIN, ReconnectNeeded, ServiceError, refresh_grant
 
@@ -50,3 +50,11 @@ def maintenance() -> str:
     pruned = retention.prune_all()
     schedules.sync_all()
     return f"recovered {recovered}, pruned {pruned}"
+
+
+def verify_archives() -> str:
+    findings = integrity.verify_all()
+    bad = [f for f in findings if f.problems]
+    for finding in [f for f in bad if f.newly_damaged]:  # once per archive, not every day
+        notify.archive_damaged(finding.backup, finding.problems)
+    return f"{len(findings)} checked, {len(bad)} damaged or missing"

@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/<int:pk>/events/", views.account_events, name="account_events"),
     path("accounts/<int:pk>/backup", views.backup_now, name="backup_now"),
     path("accounts/<int:pk>/schedule", views.account_schedule, name="account_schedule"),
+    path("accounts/<int:pk>/verify", views.account_verify, name="account_verify"),
     path("accounts/<int:pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
     path("backups/<int:pk>/download", views.backup_download, name="backup_download"),
     path("backups/<int:pk>/status", views.backup_status, name="backup_status"),

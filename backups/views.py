@@ -37,6 +37,7 @@ from backups.forms import (
 from backups.models import Account, AppCredentials, Backup
 from backups.services import grants, retention, schedules
 from backups.services.backup_run import account_archive_dir, queue_backup
+from backups.services import integrity
 from backups.services.grants import NotConfigured, ServiceError
 
 TRAKT_NEW_APP_URL = "https://trakt.tv/oauth/applications/new"
@@ -216,6 +217,8 @@ def connect_device_poll(request: HttpRequest) -> JsonResponse:
     request.session.save()  # a second tab polling at once sees this poll
     try:
         result = grants.poll_device_login(device["device_code"], request.user, expected_username=device["username"])
+    except grants.TraktUnreachable as exc:  # a passing outage: the code is still good, keep waiting
+        return JsonResponse({"state": "unreachable", "done": False, "interval": interval, "message": str(exc)})
     except ServiceError as exc:
         request.session.pop(DEVICE_SESSION_KEY, None)
         return JsonResponse({"state": "error", "done": True, "message": str(exc)})
@@ -388,8 +391,9 @@ def _back_to(request: HttpRequest, account: Account) -> HttpResponse:
 @require_POST
 def backup_now(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request, pk)
+    full = request.POST.get("full") == "1"  # fetch everything, carry nothing over from the previous archive
     try:
-        backup = queue_backup(account, Backup.Trigger.MANUAL)
+        backup = queue_backup(account, Backup.Trigger.MANUAL, full=full)
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
@@ -452,8 +456,8 @@ def account_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _archive_key(backup: Backup) -> str | None:
     """The storage key of the backup's archive, if it has one and it is there."""
-    if backup.status != Backup.Status.SUCCESS or not backup.archive_key:
-        return None
+    if backup.status != Backup.Status.SUCCESS or not backup.archive_key or backup.verify_ok is False:
+        return None  # a damaged archive is never served as good
     try:
         return backup.archive_key if storage.exists(backup.archive_key) else None
     except SuspiciousFileOperation:
@@ -472,6 +476,21 @@ def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(signed)
     return FileResponse(storage.open_archive(key), as_attachment=True, filename=backup.archive_name,
                         content_type="application/gzip")
+
+
+@login_required
+@require_POST
+def account_verify(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-check every archive of the account against its checksums and manifest."""
+    account = get_account_for_user(request, pk)
+    findings = integrity.verify_all(account)
+    bad = [f for f in findings if f.problems]
+    if bad:
+        messages.error(request, f"{len(bad)} of {len(findings)} archives of {account.username} are damaged or "
+                                "missing; they are marked below and not offered for download.")
+    else:
+        messages.success(request, f"All {len(findings)} archives of {account.username} match their checksums.")
+    return redirect(reverse("dashboard") + f"#account-{account.pk}")
 
 
 @login_required

@@ -88,3 +88,10 @@ def archive_copy(key: str, folder: Path) -> Path:
     with storage.open_archive(key) as source, open(copy, "wb") as target:
         shutil.copyfileobj(source, target)
     return copy
+
+
+def local_archive(backup, folder: Path) -> Path:
+    """A backup's archive as a local file: in place with local storage, a copy from the bucket with S3."""
+    from backups import storage
+
+    return storage.local_path(backup.archive_key) or archive_copy(backup.archive_key, folder)

@@ -37,6 +37,7 @@ OWNER_ONLY = [
     ("post", "account_disconnect", "account", {"archives": "delete"}),
     ("post", "backup_now", "account", {}),
     ("post", "account_schedule", "account", {"cron": "0 3 * * *"}),
+    ("post", "account_verify", "account", {}),
 ]
 NAMED = READ + OWNER_ONLY
 # URLs that name no object: (method, url name, data)

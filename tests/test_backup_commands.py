@@ -12,7 +12,9 @@ import pytest
 from backups.catalog import CATEGORIES
 from backups.models import Account, AuthEvent, Backup
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
-from tests.helpers import manage, read_archive
+from backups import storage
+from django.conf import settings
+from tests.helpers import local_archive, manage, read_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +37,7 @@ def assert_archive_matches(path: Path, emulator, username: str) -> dict:
     return manifest
 
 
-def test_setup_auth_backup_as_the_scripts_did(trakt, admin_user):
+def test_setup_auth_backup_as_the_scripts_did(trakt, admin_user, settings, tmp_path):
     """trakt_setup, trakt_auth -c, trakt_backup: a medium account, every category, every item."""
     trakt.add_user("alice", profile="medium")
     result = manage("trakt_setup", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, emulator=trakt)
@@ -52,10 +54,16 @@ def test_setup_auth_backup_as_the_scripts_did(trakt, admin_user):
 
     result = manage("trakt_backup", "-u", "alice", emulator=trakt)
     assert result.returncode == 0, result.stderr
-    path = Path(result.stdout.strip().splitlines()[-1])
-    assert path.is_absolute() and path.is_file()
+    backup = Backup.objects.get()
+    last_line = result.stdout.strip().splitlines()[-1]
+    if storage.is_local():
+        assert Path(last_line).is_absolute() and Path(last_line).is_file()
+        assert Path(last_line).parent == Path(settings.ARCHIVE_DIR) / "alice"
+    else:
+        assert last_line.startswith("s3://") and last_line.endswith(backup.archive_key)
+    assert last_line.endswith(backup.archive_name)
+    path = local_archive(backup, tmp_path)
     assert path.name.startswith("backup-alice-") and path.name.endswith("Z.tar.gz")
-    assert path.parent == Path(trakt_settings_archive_dir()) / "alice"
     manifest = assert_archive_matches(path, trakt, "alice")
     assert len(read_archive(path)[1]["sync/history.json"]) >= 5000
     assert manifest["files"]["sync/history.json"]["pages"] >= 20
@@ -66,19 +74,13 @@ def test_setup_auth_backup_as_the_scripts_did(trakt, admin_user):
     assert any(m.startswith("users/lists/") and m.endswith("/items.json") for m in manifest["files"])
     assert "users/saved_filters/movies.json" in manifest["skipped"]  # VIP only: 426, recorded as skipped
     assert manifest["requests"] == Backup.objects.get().requests_made
-    backup = Backup.objects.get()
     assert backup.status == Backup.Status.SUCCESS and backup.archive_name == path.name
     assert backup.item_counts["sync/history"] == len(read_archive(path)[1]["sync/history.json"])
-    assert list(path.parent.iterdir()) == [path], "no temporary file may remain"
+    leftovers = list((Path(settings.ARCHIVE_DIR) / "alice").iterdir())
+    assert leftovers == ([path] if storage.is_local() else []), "no temporary file may remain"
 
 
-def trakt_settings_archive_dir():
-    from django.conf import settings
-
-    return settings.ARCHIVE_DIR
-
-
-def test_token_expiring_during_the_backup_is_refreshed(trakt, admin_user):
+def test_token_expiring_during_the_backup_is_refreshed(trakt, admin_user, tmp_path):
     from tests.conftest import connect_account
 
     connect_account(trakt, "alice", admin_user, profile="small")
@@ -97,7 +99,7 @@ def test_token_expiring_during_the_backup_is_refreshed(trakt, admin_user):
     assert result.returncode == 0, result.stderr
     assert trakt.count(path_regex=r"^/oauth/token", status=200) >= 2  # exchange + the refresh
     assert trakt.count(status=401) >= 1, "the token did not expire mid-run: the test proves nothing"
-    assert_archive_matches(Path(result.stdout.splitlines()[-1]), trakt, "alice")
+    assert_archive_matches(local_archive(Backup.objects.get(), tmp_path), trakt, "alice")
     assert AuthEvent.objects.filter(kind=AuthEvent.Kind.REFRESH, ok=True).count() == 1
 
 
@@ -115,7 +117,7 @@ def test_token_expiring_during_the_backup_is_refreshed(trakt, admin_user):
         ("truncated", {}),
     ],
 )
-def test_transient_faults_still_give_a_complete_archive(trakt, admin_user, kind, options):
+def test_transient_faults_still_give_a_complete_archive(trakt, admin_user, kind, options, tmp_path):
     from tests.conftest import connect_account
 
     connect_account(trakt, "alice", admin_user, profile="small")
@@ -123,10 +125,10 @@ def test_transient_faults_still_give_a_complete_archive(trakt, admin_user, kind,
     trakt.inject(kind, path=r"^/users/me/lists/.+/items", times=1, **options)
     result = manage("trakt_backup", "-u", "alice", emulator=trakt)
     assert result.returncode == 0, result.stderr
-    assert_archive_matches(Path(result.stdout.splitlines()[-1]), trakt, "alice")
+    assert_archive_matches(local_archive(Backup.objects.get(), tmp_path), trakt, "alice")
 
 
-def test_revoked_grant_fails_clearly_and_leaves_nothing(trakt, admin_user, settings):
+def test_revoked_grant_fails_clearly_and_leaves_nothing(trakt, admin_user):
     from tests.conftest import connect_account
 
     account = connect_account(trakt, "alice", admin_user, profile="small")

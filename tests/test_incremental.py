@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+from django.core.files.base import ContentFile
+
+from backups import storage
 from backups.models import Backup
 from backups.services.backup_run import run_backup
 from tests.conftest import connect_account
@@ -15,10 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def members(backup) -> dict[str, bytes]:
-    from django.conf import settings
-
     out = {}
-    with tarfile.open(settings.ARCHIVE_DIR / backup.archive_key) as tar:
+    with tarfile.open(fileobj=storage.open_archive(backup.archive_key)) as tar:
         for member in tar:
             if member.isfile() and not member.name.endswith("/manifest.json"):
                 out[member.name.split("/", 1)[1]] = tar.extractfile(member).read()
@@ -28,9 +29,7 @@ def members(backup) -> dict[str, bytes]:
 def manifest(backup) -> dict:
     import json
 
-    from django.conf import settings
-
-    with tarfile.open(settings.ARCHIVE_DIR / backup.archive_key) as tar:
+    with tarfile.open(fileobj=storage.open_archive(backup.archive_key)) as tar:
         for member in tar:
             if member.name.endswith("/manifest.json"):
                 return json.load(tar.extractfile(member))
@@ -105,10 +104,11 @@ def test_many_changes_at_once_still_match_a_full_backup(account, trakt):
 
 def test_a_damaged_previous_archive_means_a_full_backup(account, trakt, settings):
     first = backup_now(account, full=True)
-    path = settings.ARCHIVE_DIR / first.archive_key
-    data = bytearray(path.read_bytes())
+    with storage.open_archive(first.archive_key) as handle:
+        data = bytearray(handle.read())
     data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    storage.delete(first.archive_key)
+    storage.storage().save(first.archive_key, ContentFile(bytes(data)))
     second = backup_now(account)
     assert manifest(second)["incremental"] is False or all(
         e["source"] != "carried_over" for e in manifest(second)["files"].values())

@@ -19,6 +19,9 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
+from django.core.files.base import ContentFile
+
+from backups import storage
 from backups.models import Account, Backup
 from backups.services import retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, queue_backup, recover_stale_backups, start_backup
@@ -87,7 +90,7 @@ def test_a_due_schedule_produces_an_archive(trakt, admin_user, settings):
     scheduler()  # django-q2's own scheduler; the cluster runs sync in tests, so the task runs here
     backup = Backup.objects.get(account=account)
     assert backup.status == Backup.Status.SUCCESS and backup.trigger == Backup.Trigger.SCHEDULE
-    assert (settings.ARCHIVE_DIR / "alice" / backup.archive_name).is_file()
+    assert storage.exists(backup.archive_key)
     assert Schedule.objects.get(name=schedules.backup_schedule_name(account)).next_run > timezone.now()
 
 
@@ -142,16 +145,21 @@ def make_success(account, days_ago, **fields):
     backup = Backup.objects.create(account=account, status=Backup.Status.SUCCESS, created=created, started=created,
                                    finished=created, archive_name=f"backup-{account.username}-{days_ago:04d}.tar.gz",
                                    item_counts={"sync/history": 100}, **fields)
-    path = retention_path(backup)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"archive %d" % days_ago)
+    storage.storage().save(backup.archive_key, ContentFile(b"archive %d" % days_ago))
     return backup
 
 
-def retention_path(backup):
-    from django.conf import settings
+class retention_path:
+    """The archive of a backup in the archive storage, wherever that is."""
 
-    return settings.ARCHIVE_DIR / backup.archive_key
+    def __init__(self, backup):
+        self.key = backup.archive_key
+
+    def exists(self) -> bool:
+        return storage.exists(self.key)
+
+    def unlink(self) -> None:
+        storage.delete(self.key)
 
 
 def test_retention_keeps_exactly_what_it_promises(trakt, admin_user):
@@ -199,7 +207,8 @@ def test_identical_content_is_stored_once(trakt, admin_user):
     second.refresh_from_db()
     assert second.status == Backup.Status.SUCCESS
     assert second.same_as_id == first.pk and second.archive_name == first.archive_name
-    assert len([p for p in (retention_path(first).parent).iterdir()]) == 1
+    listing = storage.storage().listdir(account.archive_folder)[1]
+    assert [name for name in listing if name.endswith(".tar.gz")] == [first.archive_name]
     trakt.add_plays("alice", 3)
     time.sleep(1.1)
     third = queue_backup(account)
@@ -298,7 +307,7 @@ def test_real_qcluster_takes_a_due_backup_and_stops_cleanly(trakt, admin_user, s
             time.sleep(0.5)
         backup = Backup.objects.get(account=account)
         assert backup.status == Backup.Status.SUCCESS, backup.error
-        assert (settings.ARCHIVE_DIR / backup.archive_key).is_file()
+        assert storage.exists(backup.archive_key)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -309,3 +318,30 @@ def test_real_qcluster_takes_a_due_backup_and_stops_cleanly(trakt, admin_user, s
     assert proc.returncode == 0, output
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # no worker left behind
+
+
+def test_daily_verification_marks_damage_once_and_the_dashboard_stops_serving_it(trakt, admin_user, apprise_target):
+    from django.test import Client
+
+    from backups.tasks import verify_archives
+
+    account = connect_account(trakt, "alice", admin_user)
+    backup = queue_backup(account)
+    assert verify_archives() == "1 checked, 0 damaged or missing"
+    with storage.open_archive(backup.archive_key) as handle:
+        data = bytearray(handle.read())
+    data[len(data) // 3] ^= 0x55
+    storage.delete(backup.archive_key)
+    storage.storage().save(backup.archive_key, ContentFile(bytes(data)))
+    mail.outbox.clear()
+    assert verify_archives() == "1 checked, 1 damaged or missing"
+    assert verify_archives() == "1 checked, 1 damaged or missing"
+    assert len(mail.outbox) == 1 and "damaged" in mail.outbox[0].subject
+    assert len(apprise_target.received) == 1
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/").content.decode()
+    assert "Damaged or missing" in page and f"/backups/{backup.pk}/download" not in page
+    response = client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 404 and "integrity check" in response.content.decode()
+    assert Schedule.objects.filter(name=schedules.VERIFY_NAME).count() == 1

@@ -19,6 +19,12 @@ from tests.conftest import connect_account
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def streamed_downloads(settings):
+    """Stream through the app on every storage (the S3 redirect has its own test below)."""
+    settings.S3_REDIRECT_DOWNLOADS = False
+
+
 @pytest.fixture
 def backup(emu, alice, alice_client) -> Backup:
     account = connect_account(emu, "alice-trakt", alice)
@@ -63,7 +69,7 @@ def test_anonymous_is_sent_to_the_login(backup):
 
 
 def test_a_missing_file_gives_a_page_with_words(backup, alice_client):
-    storage.local_path(backup.archive_key).unlink()
+    storage.delete(backup.archive_key)
     response = alice_client.get(f"/backups/{backup.pk}/download")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
@@ -104,3 +110,17 @@ def test_no_url_serves_the_archive_folder(backup, alice_client):
         response = alice_client.get(path)
         assert response.status_code in (302, 404), path
         assert not getattr(response, "streaming", False) or b"manifest" not in body(response), path
+
+
+@pytest.mark.skipif(storage.is_local(), reason="archives are in a local folder: they are streamed, never redirected")
+def test_s3_downloads_redirect_to_a_short_lived_signed_url(backup, alice_client, bob_client, settings):
+    import requests
+
+    settings.S3_REDIRECT_DOWNLOADS = True
+    assert bob_client.get(f"/backups/{backup.pk}/download").status_code == 404
+    response = alice_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 302
+    signed = response["Location"]
+    assert "Signature" in signed or "X-Amz-Signature" in signed
+    fetched = requests.get(signed, timeout=30)
+    assert fetched.status_code == 200 and len(fetched.content) == backup.size

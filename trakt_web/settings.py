@@ -18,9 +18,10 @@ ARCHIVE_DIR = envpath("ARCHIVE_DIR", str(DATA_DIR / "archives"))
 
 SECRET_KEY = envstr("SECRET_KEY") or keys.secret_key(DATA_DIR)
 # Fernet keys for tokens and the client secret, newest first (comma separated in the environment).
-ENCRYPTION_KEYS = envlist("ENCRYPTION_KEY", []) or keys.encryption_keys(DATA_DIR)
+_ENV_ENCRYPTION_KEYS = [key.strip() for key in envstr("ENCRYPTION_KEY").split(",") if key.strip()]
+ENCRYPTION_KEYS = _ENV_ENCRYPTION_KEYS or keys.encryption_keys(DATA_DIR)
 # Running processes re-read this file when it changes (after rotate_encryption_key); None with ENCRYPTION_KEY.
-ENCRYPTION_KEY_FILE = None if envlist("ENCRYPTION_KEY", []) else DATA_DIR / "encryption.key"
+ENCRYPTION_KEY_FILE = None if _ENV_ENCRYPTION_KEYS else DATA_DIR / "encryption.key"
 
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["*"])

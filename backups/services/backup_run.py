@@ -113,6 +113,16 @@ def _count_recent_requests(client: TraktClient, backup: Backup) -> None:
         client.limiter.note_past(requests, (now - finished).total_seconds())
 
 
+def _free_second(account: Account, moment):
+    """The run's time for its archive name: the next second not taken by an earlier archive of the account
+    (names carry the second; two quick runs must never share a file)."""
+    taken = set(Backup.objects.filter(account=account).exclude(archive_name="").values_list("archive_name", flat=True))
+    folder = account.archive_folder
+    while f"backup-{folder}-{archive.archive_stamp(moment)}.tar.gz" in taken:
+        moment += timedelta(seconds=1)
+    return moment
+
+
 def _recent_full_backup(account: Account) -> bool:
     since = timezone.now() - timedelta(days=settings.FULL_BACKUP_DAYS)
     return Backup.objects.filter(account=account, status=Backup.Status.SUCCESS, full=True, created__gte=since).exists()
@@ -151,7 +161,7 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
     backup.status, backup.started = Backup.Status.RUNNING, now
     directory = account_archive_dir(account)
     archive.remove_leftovers(directory)  # safe: this account has no other run (database constraint)
-    writer = archive.ArchiveWriter(directory, account.slug or account.username, now)
+    writer = archive.ArchiveWriter(directory, account.slug or account.username, _free_second(account, now))
     client: TraktClient | None = None
     reporter = _Reporter(backup, progress)
     try:
@@ -191,19 +201,23 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
             raise
         _after_run(backup)
         return backup
-    backup.status = Backup.Status.SUCCESS
-    backup.finished = timezone.now()
-    backup.archive_name = path.name
-    backup.size = size
-    backup.sha256 = sha256
-    backup.content_sha256 = writer.content_digest()
-    backup.item_counts = counts
-    backup.requests_made = client.stats.requests
-    backup.categories_done = backup.categories_total = reporter.state.categories_total
-    backup.pages_fetched = reporter.state.pages_fetched
-    backup.heartbeat = backup.finished
-    backup.error = ""
-    backup.save()
+    finished = timezone.now()
+    fields = dict(
+        status=Backup.Status.SUCCESS, finished=finished, heartbeat=finished, archive_name=path.name, size=size,
+        sha256=sha256, content_sha256=writer.content_digest(), item_counts=counts,
+        requests_made=client.stats.requests, categories_done=reporter.state.categories_total,
+        categories_total=reporter.state.categories_total, pages_fetched=reporter.state.pages_fetched, error="",
+        full=backup.full,
+    )
+    # Only a run that is still ours may succeed: one recovered as stale meanwhile keeps its failure.
+    if not Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(**fields):
+        storage.delete(f"{account.archive_folder}/{path.name}")
+        log.warning("backup %s of %s finished after it was given up as stale; its archive was dropped",
+                    backup.pk, account.username)
+        backup.refresh_from_db()
+        return backup
+    for name, value in fields.items():
+        setattr(backup, name, value)
     log.info("backup %s of %s: %s (%d bytes, %d requests)", backup.pk, account.username, path.name, size,
              backup.requests_made)
     _after_run(backup)

@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups.models import Account, AppCredentials, AuthEvent
-from backups.trakt_client import GrantRejected, TraktClient, TraktError, limiter_for
+from backups.trakt_client import GrantRejected, TraktClient, TraktError, Unavailable, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ class ReconnectNeeded(ServiceError):
 
 class WrongAccount(ServiceError):
     pass
+
+
+class TraktUnreachable(ServiceError):
+    """trakt could not be reached for now; the same step may be tried again."""
 
 
 # -- app credentials ---------------------------------------------------------------
@@ -355,6 +359,8 @@ def start_device_login() -> dict:
 def poll_device_login(device_code: str, owner, *, expected_username: str | None = None) -> DevicePoll:
     try:
         status, token = app_client().poll_device_token(device_code)
+    except Unavailable as exc:
+        raise TraktUnreachable(f"trakt cannot be reached right now ({exc}); still waiting…") from exc
     except TraktError as exc:
         raise ServiceError(f"Waiting for the approval failed: {exc}") from exc
     if status == 200 and token:

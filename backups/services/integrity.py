@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 class Finding:
     backup: Backup
     problems: list[str]
+    newly_damaged: bool = False  # it passed (or was never checked) before this check
 
 
 def verify_backup(backup: Backup) -> list[str]:
@@ -40,4 +41,9 @@ def verify_all(account: Account | None = None) -> list[Finding]:
     backups = Backup.objects.filter(status=Backup.Status.SUCCESS).select_related("account").order_by("created")
     if account is not None:
         backups = backups.filter(account=account)
-    return [Finding(backup, verify_backup(backup)) for backup in backups]
+    findings = []
+    for backup in backups:
+        before = backup.verify_ok
+        problems = verify_backup(backup)
+        findings.append(Finding(backup, problems, newly_damaged=bool(problems) and before is not False))
+    return findings

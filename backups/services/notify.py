@@ -69,3 +69,12 @@ def data_dropped(backup, drops: list[tuple[str, int, int]], previous) -> None:
          f"The backup of {account.username} taken {backup.created:%Y-%m-%d %H:%M} UTC holds much less than the "
          f"one before:\n\n{lines}\n\nIf you did not remove this yourself, a sync may have wiped data at trakt. "
          f"The earlier archive ({previous.archive_name}) is pinned: retention will not delete it.\n{_link('/')}")
+
+
+def archive_damaged(backup, problems: list[str]) -> None:
+    account = backup.account
+    send(account, f"An archive of {account.username} is damaged",
+         f"The archive {backup.archive_name} of {account.username} failed its daily integrity check:\n\n"
+         + "\n".join(f"  - {p}" for p in problems)
+         + "\n\nIt is no longer offered for download. Take a new backup and check the disk of the data folder."
+         f"\n{_link('/')}")

@@ -9,7 +9,7 @@ adds a second one.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from croniter import croniter
 from cron_descriptor import ExpressionDescriptor, Options
@@ -127,9 +127,20 @@ def ensure_global_schedules() -> None:
             repeats=-1, next_run=existing.next_run if existing and existing.next_run else timezone.now())
 
 
+VERIFY_NAME = "verify-archives"
+
+
+def ensure_verify_schedule() -> None:
+    """Every archive re-checked against its checksums once a day."""
+    existing = Schedule.objects.filter(name=VERIFY_NAME).first()
+    _upsert(VERIFY_NAME, func="backups.tasks.verify_archives", schedule_type=Schedule.DAILY, repeats=-1,
+            next_run=existing.next_run if existing and existing.next_run else timezone.now() + timedelta(hours=1))
+
+
 def sync_all() -> None:
     """Make the schedules match the accounts (used after migrations and by maintenance)."""
     ensure_global_schedules()
+    ensure_verify_schedule()
     connected = Account.objects.filter(status=Account.Status.CONNECTED)
     for account in connected:
         ensure_account_schedules(account)

@@ -24,13 +24,12 @@ class Command(BaseCommand):
         procs = {}
         if not no_worker:
             procs["worker"] = subprocess.Popen([*manage, "qcluster"])
-        procs["web"] = subprocess.Popen([
-            sys.executable, "-m", "gunicorn", "trakt_web.wsgi:application",
-            "--bind", f"{host}:{port}", "--worker-class", "gthread",
-            "--workers", os.environ.get("WEB_WORKERS", "2"), "--threads", os.environ.get("WEB_THREADS", "8"),
-            "--timeout", "120", "--graceful-timeout", "20", "--access-logfile", "-",
-            "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        ], cwd=settings.BASE_DIR)
+        # The same gunicorn settings as the Docker image (docker/gunicorn.conf.py reads HOST and PORT).
+        procs["web"] = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "docker" / "gunicorn.conf.py"),
+             "trakt_web.wsgi:application"],
+            cwd=settings.BASE_DIR, env={**os.environ, "HOST": host, "PORT": str(port)},
+        )
         self.stdout.write(f"trakt-backup is running on http://{'localhost' if host == '0.0.0.0' else host}:{port}/ "
                           f"(data in {settings.DATA_DIR}); press Ctrl-C to stop.")
         self.stdout.flush()

@@ -37,5 +37,4 @@ class Command(BaseCommand):
             f"Backed up {account.username}: {backup.total_items} items in {backup.requests_made} requests, "
             f"{backup.duration.total_seconds():.1f} s."
         )
-        local = storage.local_path(backup.archive_key)
-        self.stdout.write(str(local.resolve()) if local else storage.storage().url(backup.archive_key).split("?")[0])
+        self.stdout.write(storage.describe(backup.archive_key))
