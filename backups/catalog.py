@@ -21,6 +21,7 @@ class Category:
     optional: bool = False
     per_list: bool = False
     unique_key: str | None = None  # items carrying a unique id (deduplicated if pages shift mid-backup)
+    shape: type = list  # what a whole (non-paginated) answer must be: dict or list
     activities: tuple[str, ...] = ()
 
     def expand(self, list_id: str | None = None) -> tuple[str, str]:
@@ -35,10 +36,10 @@ SAVED_FILTER_SECTIONS = ("movies", "shows", "calendars", "search")
 HIDDEN_SECTIONS = ("calendar", "progress_watched", "progress_collected", "recommendations", "comments", "dropped")
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("users/settings", "/users/settings", activities=("account.settings_at",)),
-    Category("users/profile", "/users/me", {"extended": "full"}, activities=("account.settings_at",)),
-    Category("users/stats", "/users/me/stats", activities=("all",)),
-    Category("sync/last_activities", "/sync/last_activities"),
+    Category("users/settings", "/users/settings", shape=dict, activities=("account.settings_at",)),
+    Category("users/profile", "/users/me", {"extended": "full"}, shape=dict, activities=("account.settings_at",)),
+    Category("users/stats", "/users/me/stats", shape=dict, activities=("all",)),
+    Category("sync/last_activities", "/sync/last_activities", shape=dict),
     Category("sync/history", "/sync/history", paginated=P, unique_key="id",
              activities=("movies.watched_at", "episodes.watched_at")),
     Category("sync/watched/movies", "/sync/watched/movies", paginated=P, activities=("movies.watched_at",)),

@@ -177,6 +177,9 @@ class TraktClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # Proxy settings are read once, not per request (requests would also look for a .netrc each time).
+            session.proxies = requests.utils.get_environ_proxies(self.api_url)
+            session.trust_env = False
             session.headers.update(
                 {
                     "Content-Type": "application/json",

@@ -227,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
         if host == "api" and path.startswith("/_emulator/"):
             self._send(_control(emu, method, path, query, body))
             return
+        started = time.monotonic()
         entry = {"method": method, "path": path, "query": query, "status": None, "user": None, "host": host,
                  "t": time.time()}
         fault = st.match_fault(host, method, path)
@@ -242,8 +243,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "timeout" and when == "before":
             emu._sleep(float(opts.get("seconds", 10)))
-        if st.latency > 0:
-            emu._sleep(st.latency)
         if kind in ("status", "429", "html", "invalid_grant"):
             resp = _fault_response(kind, opts)
         else:
@@ -269,6 +268,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "timeout":         # when="after"
             emu._sleep(float(opts.get("seconds", 10)))
+        # Latency is the server's response time: a real trakt renders pages on many machines at once, so the
+        # time this one process spends rendering counts toward it instead of adding to it.
+        remaining = st.latency - (time.monotonic() - started)
+        if remaining > 0:
+            emu._sleep(remaining)
         st.record(entry)
         self._send(resp)
 

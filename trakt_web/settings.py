@@ -226,6 +226,9 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "trakt-backup@localhost")
 # Email is sent only when a mail server is configured.
 EMAIL_ENABLED = bool(envstr("EMAIL_HOST"))
 
+# Exception reports never show a token or a secret, whatever the variable holding it is called.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "backups.logging.SecretsExceptionReporterFilter"
+
 LOG_FILE = envstr("LOG_FILE", str(DATA_DIR / "trakt-backup.log"))
 LOGGING = {
     "version": 1,

@@ -40,7 +40,7 @@ from django.conf import settings
 
 from backups import archive, storage
 from backups.catalog import CATEGORIES, Category
-from backups.trakt_client import Page, Skippable, TraktClient, TraktError
+from backups.trakt_client import BadResponse, Page, Skippable, TraktClient, TraktError
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ class Fetcher:
     def _get_value(self, job: Job) -> Result:
         response = self.client.get(job.endpoint, job.category.params)
         self.counters.page()
-        value = response.data
+        value = _shaped(job, response.data)
         items = self.writer.write_value(job.file, value, endpoint=job.endpoint, params=job.category.params)
         self.fetched.append(job.file)
         return Result(job.file, items, value)
@@ -377,10 +377,11 @@ class Fetcher:
 
     def write_page(self, job: Job, page: Page) -> None:
         path = self.fragment(job, page.page)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if page.page == 1:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        encode = archive.encode_item
         with open(path, "wb") as out:
-            for item in page.items:
-                out.write(json.dumps(item, ensure_ascii=False).encode() + b"\n")
+            out.write("".join(encode(item) + "\n" for item in page.items).encode())
         self.counters.page()
 
 
@@ -452,7 +453,7 @@ class _Engine:
             pages = _page_count(response)
             if pages <= 1:  # as documented: one answer
                 self.fetcher.counters.page()
-                items = self.fetcher.writer.write_value(job.file, response.data, endpoint=job.endpoint,
+                items = self.fetcher.writer.write_value(job.file, _shaped(job, response.data), endpoint=job.endpoint,
                                                         params=job.category.params)
                 self.fetcher.fetched.append(job.file)
                 return Result(job.file, items, response.data)
@@ -538,11 +539,21 @@ def _unique(lines: Iterator[bytes], key: str, seen: set) -> Iterator[bytes]:
             yield line
 
 
+def _shaped(job: Job, value: Any) -> Any:
+    """A whole answer of the shape the catalog says, or BadResponse: never store a wrong answer as good."""
+    if not isinstance(value, job.category.shape):
+        kind = "an object" if job.category.shape is dict else "a list"
+        raise BadResponse(f"trakt sent an unexpected answer for {job.endpoint} (expected {kind}).")
+    return value
+
+
 def _list_ids(value: Any) -> list[str]:
+    """The lists' trakt ids: numbers only, since they go into request paths."""
     if not isinstance(value, list):
         return []
-    return [str(item["ids"]["trakt"]) for item in value
-            if isinstance(item, dict) and isinstance(item.get("ids"), dict) and item["ids"].get("trakt") is not None]
+    ids = [item["ids"]["trakt"] for item in value
+           if isinstance(item, dict) and isinstance(item.get("ids"), dict) and item["ids"].get("trakt") is not None]
+    return [str(i) for i in ids if isinstance(i, int) or (isinstance(i, str) and i.isascii() and i.isdigit())]
 
 
 def _play_kind(play: dict) -> str | None:

@@ -61,7 +61,8 @@ def save_app_credentials(client_id: str, client_secret: str) -> AppCredentials:
     client_id, client_secret = client_id.strip(), client_secret.strip()
     if not client_id or not client_secret:
         raise ServiceError("Both the Client ID and the Client Secret are needed.")
-    if len(client_id) > 200 or len(client_secret) > 500 or not client_id.isprintable() or not client_secret.isprintable():
+    if (len(client_id) > 200 or len(client_secret) > 500
+            or not all(v.isascii() and v.isprintable() and " " not in v for v in (client_id, client_secret))):
         raise ServiceError("That does not look like a trakt Client ID and Client Secret.")
     with transaction.atomic():
         creds = AppCredentials.current() or AppCredentials()
@@ -338,6 +339,7 @@ DEVICE_STATES = {
     409: ("used", "This code has been used already. Start again to get a new one."),
     410: ("expired", "The code expired before it was approved. Start again to get a new one."),
     418: ("denied", "The request was denied at trakt. Start again if that was a mistake."),
+    423: ("locked", "trakt has locked this account (423): sign in at trakt.tv to unlock it, then start again."),
 }
 
 

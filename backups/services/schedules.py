@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from cron_descriptor import ExpressionDescriptor, Options
 from django.db import transaction
 from django.utils import timezone
@@ -45,8 +45,11 @@ def validate_cron(expression: str) -> str:
             f"`{expression}` is not a valid cron expression: use five fields, minute hour day month weekday, "
             "for example `30 4 * * 6`."
         )
-    runs = croniter(expression, timezone.now())
-    first, second = runs.get_next(datetime), runs.get_next(datetime)
+    try:
+        runs = croniter(expression, timezone.now())
+        first, second = runs.get_next(datetime), runs.get_next(datetime)
+    except CroniterError:  # e.g. February 30th: valid syntax, never happens
+        raise InvalidCron(f"`{expression}` never happens: pick a day that exists, for example `30 4 * * 6`.") from None
     if (second - first).total_seconds() < 3600:
         raise InvalidCron("Back up at most once an hour: trakt's rate limits are shared by every backup.")
     return expression

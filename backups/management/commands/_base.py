@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from backups.crypto import DecryptionError
 from backups.models import Account
@@ -24,6 +26,12 @@ def user_errors(handle):
             return handle(self, *args, **options)
         except (ServiceError, TraktError, DecryptionError) as exc:
             raise CommandError(str(exc)) from exc
+        except (DatabaseError, OSError) as exc:
+            disk = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+            if not disk and not any(s in str(exc).lower() for s in ("disk is full", "disk i/o error")):
+                raise
+            raise CommandError(f"The data folder's disk is full or cannot be written ({exc}): free some space, "
+                               "then run the command again.") from exc
 
     return wrapper
 
