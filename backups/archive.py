@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tarfile
+import threading
 import time
 import unicodedata
 from datetime import datetime, timezone
@@ -100,7 +101,11 @@ def iter_array_lines(path: Path):
 
 
 class ArchiveWriter:
-    """Builds one archive in a hidden work folder beside its final place."""
+    """Builds one archive: files in a hidden work folder, streamed into ``<name>.tar.gz.tmp`` as each is complete.
+
+    Compressing a file as soon as it is recorded overlaps the work with the network; the manifest goes
+    in last, and the temporary tarball is moved into place only by ``finish``.
+    """
 
     def __init__(self, directory: Path, username: str, created: datetime):
         self.directory = directory
@@ -114,6 +119,26 @@ class ArchiveWriter:
         if self.work.exists():
             shutil.rmtree(self.work)
         self.root.mkdir(parents=True)
+        self._tmp = self.directory / f"{self.name}.tar.gz{TMP_SUFFIX}"
+        self._raw = open(self._tmp, "wb")
+        self._tar = tarfile.open(fileobj=self._raw, mode="w:gz", format=tarfile.PAX_FORMAT,
+                                 compresslevel=COMPRESS_LEVEL)
+        self._tar_lock = threading.Lock()
+        self._added: set[str] = set()
+        self._add_entry(self.root, self.name)
+
+    def _add_entry(self, path: Path, arcname: str) -> None:
+        with self._tar_lock:
+            self._tar.add(path, arcname=arcname, recursive=False, filter=_normalize_member)
+
+    def _add(self, member: str) -> None:
+        """Put a complete file into the tarball (once) and drop it from the work folder."""
+        if member in self._added:
+            raise ValueError(f"{member} was written twice")
+        self._added.add(member)
+        path = self.root / member
+        self._add_entry(path, f"{self.name}/{member}")
+        path.unlink()
 
     @property
     def final_path(self) -> Path:
@@ -140,7 +165,9 @@ class ArchiveWriter:
             entry["item_count"] = item_count
         if pages is not None:
             entry["pages"] = pages
-        self.files[self.member(file)] = entry
+        member = self.member(file)
+        self.files[member] = entry
+        self._add(member)
 
     def write_value(self, file: str, value: Any, *, endpoint: str, params: dict) -> int:
         """A non-paginated answer, stored as trakt sent it. Returns its item count."""
@@ -157,7 +184,9 @@ class ArchiveWriter:
         path = self._path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, path)
-        self.files[self.member(file)] = {**entry, "source": "carried_over"}
+        member = self.member(file)
+        self.files[member] = {**entry, "source": "carried_over"}
+        self._add(member)
 
     def skip(self, file: str, endpoint: str, reason: str) -> None:
         self.skipped[self.member(file)] = {"endpoint": endpoint, "reason": reason}
@@ -183,21 +212,26 @@ class ArchiveWriter:
             **(extra or {}),
         }
         (self.root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
-        tmp = self.directory / f"{self.name}.tar.gz{TMP_SUFFIX}"
-        with open(tmp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT,
-                              compresslevel=COMPRESS_LEVEL) as tar:
-                tar.add(self.root, arcname=self.name, filter=_normalize_member)
-            raw.flush()
-            os.fsync(raw.fileno())
+        self._add_entry(self.root / "manifest.json", f"{self.name}/manifest.json")
+        with self._tar_lock:
+            self._tar.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
         final = self.final_path
-        os.replace(tmp, final)
+        os.replace(self._tmp, final)
         shutil.rmtree(self.work, ignore_errors=True)
         return final, final.stat().st_size, sha256_file(final)
 
     def abort(self) -> None:
+        with self._tar_lock:
+            for closing in (self._tar.close, self._raw.close):
+                try:
+                    closing()
+                except (OSError, ValueError, tarfile.TarError):
+                    pass  # a full disk may refuse even the last bytes; the file is deleted below anyway
         shutil.rmtree(self.work, ignore_errors=True)
-        Path(self.directory / f"{self.name}.tar.gz{TMP_SUFFIX}").unlink(missing_ok=True)
+        self._tmp.unlink(missing_ok=True)
 
 
 def _normalize_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
