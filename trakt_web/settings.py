@@ -31,10 +31,13 @@ SITE_URL = envstr("SITE_URL", "").rstrip("/")
 # Behind a TLS-terminating reverse proxy: secure cookies, HSTS and the proxy header.
 USE_HTTPS = envbool("USE_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = USE_HTTPS
-SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", USE_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # the container's HEALTHCHECK speaks plain HTTP to itself
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if USE_HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = USE_HTTPS
-SECURE_HSTS_PRELOAD = False
+# Preloading is a commitment to HTTPS for the whole domain: opt in explicitly.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if envbool("TRUST_PROXY_HEADERS", USE_HTTPS):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
