@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,9 @@ from tests.helpers import ROOT, app_env
 from tests.web_fixtures import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = ROOT / "docs" / "dashboard.png"
+# Every run saves the dashboard to test-artifacts/; UPDATE_SCREENSHOTS=1 also refreshes the README's copy.
+SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
+README_SCREENSHOT = ROOT / "docs" / "dashboard.png"
 
 pytestmark = [
     pytest.mark.browser,
@@ -203,7 +206,10 @@ def test_back_up_now_live_progress_download_and_isolation(page, browser, emu, al
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(SCREENSHOT, README_SCREENSHOT)
     assert SCREENSHOT.stat().st_size < 400_000
 
     # the download: an attachment, a valid tar.gz with manifest.json
