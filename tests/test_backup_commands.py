@@ -166,7 +166,8 @@ def test_bad_code_is_refused_with_a_sentence(trakt, admin_user):
     assert not Account.objects.exists()
 
 
-def test_device_flow_in_the_terminal(trakt, admin_user):
+def start_device_command(trakt):
+    """`trakt_auth -u alice --device` in its own process; returns it and the user code it printed."""
     import subprocess
     import sys
 
@@ -180,7 +181,11 @@ def test_device_flow_in_the_terminal(trakt, admin_user):
     )
     first = proc.stdout.readline()
     assert "/activate" in first
-    user_code = first.strip().split()[-1]
+    return proc, first.strip().split()[-1]
+
+
+def test_device_flow_in_the_terminal(trakt, admin_user):
+    proc, user_code = start_device_command(trakt)
     time.sleep(1.5)  # let it poll at least once while pending
     trakt.approve_device(user_code, "alice")
     out, err = proc.communicate(timeout=60)
@@ -190,18 +195,7 @@ def test_device_flow_in_the_terminal(trakt, admin_user):
 
 
 def test_device_flow_denied_stops_with_a_message(trakt, admin_user):
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, app_env
-
-    trakt.add_user("alice", profile="tiny")
-    trakt.device_interval = 1
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "trakt_auth", "-u", "alice", "--device"],
-        cwd=ROOT, env=app_env(trakt), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    user_code = proc.stdout.readline().strip().split()[-1]
+    proc, user_code = start_device_command(trakt)
     trakt.deny_device(user_code)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
