@@ -198,6 +198,8 @@ TRAKT_OOB_REDIRECT_URI = "urn:ietf:wg:oauth:2.0:oob"
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set.
 REDIS_URL = envstr("REDIS_URL")
 BACKUP_TIMEOUT = envint("BACKUP_TIMEOUT", 3600, minimum=60)
+# A running backup silent this long (its process was killed, the machine restarted) is given up as failed.
+BACKUP_HEARTBEAT_TIMEOUT = envint("BACKUP_HEARTBEAT_TIMEOUT", 600, minimum=60)
 Q_CLUSTER = {
     "name": "trakt-backup",
     "workers": envint("WORKERS", 2, minimum=1),

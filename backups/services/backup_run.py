@@ -72,15 +72,17 @@ def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL, full: b
 def recover_stale_backups(account: Account | None = None) -> int:
     """Mark backups whose worker died as failed, and remove their temporary files.
 
-    A running backup beats its heartbeat at every page; one that has not beaten
-    for longer than the task timeout is dead. A queued one older than the
-    timeout never reached a worker.
+    A running backup beats its heartbeat about every second, even while it waits
+    out a 429; one silent for ``BACKUP_HEARTBEAT_TIMEOUT`` (or the task timeout, if
+    shorter) is dead. A queued one older than the task timeout never reached a worker.
     """
-    cutoff = timezone.now() - timedelta(seconds=settings.BACKUP_TIMEOUT)
-    stale = Backup.objects.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING]).filter(
-        heartbeat__lt=cutoff
-    ) | Backup.objects.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING], heartbeat__isnull=True,
-                              created__lt=cutoff)
+    now = timezone.now()
+    silent = now - timedelta(seconds=min(settings.BACKUP_HEARTBEAT_TIMEOUT, settings.BACKUP_TIMEOUT))
+    cutoff = now - timedelta(seconds=settings.BACKUP_TIMEOUT)
+    active = [Backup.Status.QUEUED, Backup.Status.RUNNING]
+    stale = (Backup.objects.filter(status=Backup.Status.RUNNING, heartbeat__lt=silent)
+             | Backup.objects.filter(status__in=active, heartbeat__isnull=True, created__lt=cutoff)
+             | Backup.objects.filter(status=Backup.Status.QUEUED, created__lt=cutoff))
     if account is not None:
         stale = stale.filter(account=account)
     count = 0
