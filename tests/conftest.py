@@ -33,8 +33,18 @@ def trakt(emulator, settings, tmp_path):
     settings.TRAKT_API_URL = emulator.api_url
     settings.TRAKT_AUTH_URL = emulator.auth_url
     settings.ARCHIVE_DIR = tmp_path / "archives"
+    empty_archive_bucket()
     save_app_credentials(CLIENT_ID, CLIENT_SECRET)
     return emulator
+
+
+def empty_archive_bucket() -> None:
+    """With S3 storage (the services pass), each test starts from an empty prefix, as tmp_path gives locally."""
+    from backups import storage
+
+    if not storage.is_local():
+        backend = storage.storage()
+        backend.bucket.objects.filter(Prefix=backend.location.strip("/") + "/").delete()
 
 
 @pytest.fixture

@@ -85,6 +85,15 @@ def test_tokens_and_the_client_secret_are_encrypted_at_rest(trakt, admin_user):
 # -- key rotation -----------------------------------------------------------------------------------------
 
 
+def test_key_rotation_with_keys_from_the_environment_says_how(trakt, admin_user, settings):
+    from cryptography.fernet import Fernet
+
+    keys = ",".join([*settings.ENCRYPTION_KEYS, Fernet.generate_key().decode()])
+    result = manage("rotate_encryption_key", env=app_env(trakt, ENCRYPTION_KEY=keys))
+    assert result.returncode != 0 and "ENCRYPTION_KEY environment variable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_key_rotation_reencrypts_and_the_old_key_keeps_working_until_dropped(trakt, admin_user, settings, tmp_path):
     from cryptography.fernet import Fernet
 
@@ -97,6 +106,7 @@ def test_key_rotation_reencrypts_and_the_old_key_keeps_working_until_dropped(tra
     old_keys = list(settings.ENCRYPTION_KEYS)
     key_file.write_text("\n".join(old_keys) + "\n")
     env = app_env(trakt, DATA_DIR=str(data), LOG_FILE=str(tmp_path / "commands.log"))
+    env.pop("ENCRYPTION_KEY", None)  # the services pass sets one; rotation works on the key file
     before = raw_rows()
 
     result = manage("rotate_encryption_key", env=env)
