@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -40,10 +41,19 @@ def migration_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def collect_static_if_missing(verbosity: int = 0) -> None:
+    """Hashed static files need their manifest: collect once (the Docker image does it at build time)."""
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    backend = settings.STORAGES["staticfiles"]["BACKEND"]
+    if "Manifest" in backend and not manifest.is_file():
+        call_command("collectstatic", interactive=False, verbosity=verbosity)
+
+
 def prepare(verbosity: int = 0) -> None:
     settings.ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
     with migration_lock():
         call_command("migrate", interactive=False, verbosity=verbosity)
+        collect_static_if_missing(verbosity)
     from backups.services.backup_run import recover_stale_backups
 
     recovered = recover_stale_backups()
