@@ -28,9 +28,6 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
-_key_file_mtime: dict[str, float] = {}
-
-
 def _reload_rotated_keys() -> None:
     """Pick up a key file rewritten by ``rotate_encryption_key`` in another process."""
     path = getattr(settings, "ENCRYPTION_KEY_FILE", None)
@@ -40,11 +37,12 @@ def _reload_rotated_keys() -> None:
         mtime = os.stat(path).st_mtime
     except OSError:
         return
-    seen = _key_file_mtime.setdefault(str(path), mtime)
-    if mtime != seen:
-        _key_file_mtime[str(path)] = mtime
+    if mtime != getattr(settings, "ENCRYPTION_KEY_FILE_MTIME", None):
         with open(path) as handle:
-            settings.ENCRYPTION_KEYS = [line.strip() for line in handle if line.strip()]
+            keys = [line.strip() for line in handle if line.strip()]
+        if keys:
+            settings.ENCRYPTION_KEYS = keys
+            settings.ENCRYPTION_KEY_FILE_MTIME = mtime
 
 
 def fernet() -> MultiFernet:

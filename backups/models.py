@@ -125,6 +125,9 @@ class Backup(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
     archive_name = models.CharField(max_length=300, blank=True)
+    folder = models.CharField(
+        max_length=120, blank=True, help_text="the account's archive folder when this archive was made"
+    )
     size = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     content_sha256 = models.CharField(
@@ -172,7 +175,10 @@ class Backup(models.Model):
     @property
     def archive_key(self) -> str:
         """Where the archive lives in the archive storage (see backups/storage.py)."""
-        return f"{self.account.archive_folder}/{self.archive_name}" if self.archive_name else ""
+        if not self.archive_name:
+            return ""
+        # The folder is kept per backup: a trakt username can change, its old archives stay where they are.
+        return f"{self.folder or self.account.archive_folder}/{self.archive_name}"
 
     @property
     def is_active(self) -> bool:

@@ -113,3 +113,65 @@ def test_a_damaged_previous_archive_means_a_full_backup(account, trakt, settings
     assert manifest(second)["incremental"] is False or all(
         e["source"] != "carried_over" for e in manifest(second)["files"].values())
     assert_same_as_full(account, second)
+
+
+def test_a_removal_and_a_back_dated_play_together_still_match_a_full_backup(account, trakt):
+    """The item count alone cannot tell: one play removed and one back-dated play added."""
+    import requests
+
+    backup_now(account, full=True)
+    history = trakt.user_data("alice")["/sync/history"]
+    trakt.remove_history_item("alice", history[len(history) // 3]["id"])
+    movie = next(item["movie"] for item in history if item["type"] == "movie")
+    token = trakt.grant("alice")["access_token"]
+    response = requests.post(
+        f"{trakt.api_url}/sync/history", json={"movies": [{"ids": {"trakt": movie["ids"]["trakt"]},
+                                                           "watched_at": "2015-06-01T20:00:00.000Z"}]},
+        headers={"trakt-api-key": "test-client-id", "trakt-api-version": "2", "User-Agent": "test",
+                 "Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 201, response.text
+    incremental = backup_now(account)
+    assert manifest(incremental)["files"]["sync/history.json"]["source"] == "fetched"
+    assert_same_as_full(account, incremental)
+
+
+def test_carried_lists_keep_their_counts_and_raise_no_drop_alert(account, trakt):
+    from django.core import mail
+
+    first = backup_now(account, full=True)
+    mail.outbox.clear()
+    second = backup_now(account)
+    assert manifest(second)["incremental"] is True
+    assert second.item_counts == first.item_counts
+    assert not mail.outbox
+    first.refresh_from_db()
+    assert not first.pinned
+
+
+def test_a_damaged_previous_archive_is_never_the_target_of_dedup(account, trakt, settings):
+    settings.DEDUP_IDENTICAL_BACKUPS = True
+    first = backup_now(account, full=True)
+    with storage.open_archive(first.archive_key) as handle:
+        data = bytearray(handle.read())
+    data[len(data) // 2] ^= 0xFF
+    storage.delete(first.archive_key)
+    storage.storage().save(first.archive_key, ContentFile(bytes(data)))
+    second = backup_now(account)  # same content at trakt: would be "identical" to the damaged one
+    assert second.same_as_id is None and second.archive_name != first.archive_name
+    assert storage.exists(second.archive_key)
+    first.refresh_from_db()
+    assert first.verify_ok is False
+
+
+def test_a_renamed_trakt_account_keeps_its_old_archives(account, trakt):
+    from backups.models import Account
+    from backups.services import retention
+
+    first = backup_now(account, full=True)
+    Account.objects.filter(pk=account.pk).update(username="alice-renamed", slug="alice-renamed")
+    account.refresh_from_db()
+    second = backup_now(account)
+    retention.prune(account)
+    first.refresh_from_db()
+    assert storage.exists(first.archive_key) and first.archive_key.startswith("alice/")
+    assert second.archive_key.startswith("alice-renamed/")

@@ -22,6 +22,8 @@ _ENV_ENCRYPTION_KEYS = [key.strip() for key in envstr("ENCRYPTION_KEY").split(",
 ENCRYPTION_KEYS = _ENV_ENCRYPTION_KEYS or keys.encryption_keys(DATA_DIR)
 # Running processes re-read this file when it changes (after rotate_encryption_key); None with ENCRYPTION_KEY.
 ENCRYPTION_KEY_FILE = None if _ENV_ENCRYPTION_KEYS else DATA_DIR / "encryption.key"
+# When the keys above were read: forked workers compare the file against this, not against their first use.
+ENCRYPTION_KEY_FILE_MTIME = ENCRYPTION_KEY_FILE.stat().st_mtime if ENCRYPTION_KEY_FILE else None
 
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["*"])

@@ -161,12 +161,13 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
         backup.refresh_from_db()
         return backup  # already run, or recovered as stale
     backup.status, backup.started = Backup.Status.RUNNING, now
-    directory = account_archive_dir(account)
-    archive.remove_leftovers(directory)  # safe: this account has no other run (database constraint)
-    writer = archive.ArchiveWriter(directory, account.slug or account.username, _free_second(account, now))
+    writer: archive.ArchiveWriter | None = None
     client: TraktClient | None = None
     reporter = _Reporter(backup, progress)
     try:
+        directory = account_archive_dir(account)
+        archive.remove_leftovers(directory)  # safe: this account has no other run (database constraint)
+        writer = archive.ArchiveWriter(directory, account.slug or account.username, _free_second(account, now))
         client = account_client(account, app_credentials())
         _count_recent_requests(client, backup)
         previous = None if full else _previous_archive(account, writer)
@@ -190,7 +191,8 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
             path.unlink(missing_ok=True)
             raise
     except BaseException as exc:  # noqa: BLE001 - every way out must leave no partial archive
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         message = _failure_message(exc, account)
         log.warning("backup %s of %s failed: %s", backup.pk, account.username, message,
                     exc_info=not isinstance(exc, (TraktError, ServiceError)))
@@ -205,14 +207,20 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
         return backup
     finished = timezone.now()
     fields = dict(
-        status=Backup.Status.SUCCESS, finished=finished, heartbeat=finished, archive_name=path.name, size=size,
+        status=Backup.Status.SUCCESS, finished=finished, heartbeat=finished, archive_name=path.name,
+        folder=account.archive_folder, size=size,
         sha256=sha256, content_sha256=writer.content_digest(), item_counts=counts,
         requests_made=client.stats.requests, categories_done=reporter.state.categories_total,
         categories_total=reporter.state.categories_total, pages_fetched=reporter.state.pages_fetched, error="",
         full=backup.full,
     )
     # Only a run that is still ours may succeed: one recovered as stale meanwhile keeps its failure.
-    if not Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(**fields):
+    try:
+        updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(**fields)
+    except BaseException:
+        storage.delete(f"{account.archive_folder}/{path.name}")  # no archive without its record
+        raise
+    if not updated:
         storage.delete(f"{account.archive_folder}/{path.name}")
         log.warning("backup %s of %s finished after it was given up as stale; its archive was dropped",
                     backup.pk, account.username)
@@ -278,7 +286,15 @@ def queue_backup(account: Account, trigger: str = Backup.Trigger.MANUAL, full: b
     from django_q.tasks import async_task
 
     backup = start_backup(account, trigger, full=full)
-    async_task("backups.tasks.run_queued_backup", backup.pk, task_name=f"backup-{account.pk}-{backup.pk}",
-               group=f"backup:account-{account.pk}")
+    try:
+        async_task("backups.tasks.run_queued_backup", backup.pk, task_name=f"backup-{account.pk}-{backup.pk}",
+                   group=f"backup:account-{account.pk}")
+    except Exception as exc:  # the queue (Redis, the database) refused it: free the account again
+        log.warning("could not queue backup %s: %s", backup.pk, exc)
+        Backup.objects.filter(pk=backup.pk, status=Backup.Status.QUEUED).update(
+            status=Backup.Status.FAILED, finished=timezone.now(),
+            error="The backup could not be handed to a worker (the task queue is unavailable); try again shortly.")
+        raise ServiceError("The backup could not be handed to a worker: the task queue is unavailable. "
+                           "Try again in a moment; if it persists, check the worker and Redis.") from exc
     backup.refresh_from_db()
     return backup

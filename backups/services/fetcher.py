@@ -136,6 +136,11 @@ class Job:
     category: Category
     file: str
     endpoint: str
+    attempt: int = 1
+
+
+RETRY = object()  # an assembly whose item count disagrees with trakt's: fetch the category once more
+PLANNING = {"users/lists"}  # whole answers the run needs for what it fetches next
 
 
 @dataclass
@@ -220,8 +225,10 @@ class Fetcher:
                 self._engine.start(Job(category, *category.expand()))
             if "users/lists" not in {c.file for c in to_fetch}:  # carried over: its lists are known now
                 self._start_lists(self.previous.value("users/lists.json") if self.previous else None)
+            catalog_files = {c.file for c in CATEGORIES}
             for result in self._engine.wait_all(report=self._report):
-                self.counts[result.file] = result.items
+                if result.file in catalog_files:  # lists' items are counted together below
+                    self.counts[result.file] = result.items
         for category in per_list:
             prefix, suffix = category.file.split("{list_id}")
             self.counts[category.file] = sum(
@@ -283,6 +290,7 @@ class Fetcher:
             return None
         newest_held = json.loads(first_line).get("id")
         new_items: list[dict] = []
+        new_ids: set = set()
         item_count = None
         pages = 0
         for page in self.client.pages(category.endpoint, category.params):
@@ -291,8 +299,8 @@ class Fetcher:
             item_count = page.item_count
             for item in page.items:
                 if isinstance(item, dict) and item.get("id") == newest_held:
-                    if item_count is None or item_count != old_count + len(new_items):
-                        return None  # something below the top changed
+                    if not new_items or item_count is None or item_count != old_count + len(new_items):
+                        return None  # the history moved below its top (a removal, a back-dated play)
                     out = self.writer.open_array(category.file)
                     out.extend(new_items)
                     out.extend_lines(archive.iter_array_lines(old_path))
@@ -302,7 +310,10 @@ class Fetcher:
                                        source="incremental")
                     self.counts[category.file] = out.count
                     return new_items
-                new_items.append(item)
+                key = item.get("id") if isinstance(item, dict) else None
+                if key is None or key not in new_ids:  # a play shifted onto the next page is kept once
+                    new_ids.add(key)
+                    new_items.append(item)
             if len(new_items) > 5000:  # a huge change: a full fetch is simpler and as cheap
                 return None
         return None
@@ -395,8 +406,10 @@ class _Assembly:
         self.next = 1
         self.ready: set[int] = set()
         self.seen: set = set()
+        self.value: list | None = [] if job.file in PLANNING else None
 
-    def page_done(self, number: int, item_count: int | None) -> Result | None:
+    def page_done(self, number: int, item_count: int | None):
+        """None while pages are missing; then the Result, or RETRY when the item count does not add up."""
         if item_count is not None:
             self.item_count = item_count
         self.ready.add(number)
@@ -404,7 +417,10 @@ class _Assembly:
         while self.next in self.ready:
             path = self.fetcher.fragment(self.job, self.next)
             with open(path, "rb") as handle:
-                lines = (line.rstrip(b"\n") for line in handle)
+                lines = [line.rstrip(b"\n") for line in handle] if self.value is not None else (
+                    line.rstrip(b"\n") for line in handle)
+                if self.value is not None:
+                    self.value.extend(json.loads(line) for line in lines)
                 self.out.extend_lines(_unique(lines, key, self.seen) if key else lines)
             path.unlink()
             self.ready.discard(self.next)
@@ -412,11 +428,18 @@ class _Assembly:
         if self.next <= self.page_count:
             return None
         sha = self.out.close()
+        if self.item_count is not None and self.out.count != self.item_count:
+            # Items moved between pages while we read (something was added or removed at trakt meanwhile):
+            # one item may have been skipped. Read the category once more; the second reading is kept.
+            log.info("%s: %d items read, trakt counts %d", self.job.file, self.out.count, self.item_count)
+            if self.job.attempt == 1:
+                self.out.path.unlink(missing_ok=True)
+                return RETRY
         self.fetcher.writer.record(self.job.file, endpoint=self.job.endpoint, params=self.job.category.params,
                                    items=self.out.count, sha256=sha, item_count=self.item_count,
                                    pages=self.page_count)
         self.fetcher.fetched.append(self.job.file)
-        return Result(self.job.file, self.out.count)
+        return Result(self.job.file, self.out.count, self.value)
 
 
 class _Engine:
@@ -504,7 +527,10 @@ class _Engine:
             for number in range(2, page.page_count + 1):
                 self._submit("page", job, self._page, job, number)
         result = self.assemblies[job.file].page_done(page.page, page.item_count)
-        if result is not None:
+        if result is RETRY:
+            del self.assemblies[job.file]
+            self.start(Job(job.category, job.file, job.endpoint, attempt=job.attempt + 1))
+        elif result is not None:
             del self.assemblies[job.file]
             self._add(result, job)
 

@@ -118,15 +118,6 @@ def log_event(account: Account, kind: str, ok: bool, detail: str) -> AuthEvent:
     return AuthEvent.objects.create(account=account, kind=kind, ok=ok, detail=detail[:2000])
 
 
-def mark_needs_reconnect(account: Account, reason: str) -> None:
-    account.status = Account.Status.NEEDS_RECONNECT
-    account.status_detail = reason
-    Account.objects.filter(pk=account.pk).update(status=account.status, status_detail=reason)
-    from backups.services import notify  # late import: notify depends on models only
-
-    notify.account_needs_reconnect(account)
-
-
 def _store_tokens(account: Account, token: dict) -> None:
     account.access_token = token["access_token"]
     account.refresh_token = token["refresh_token"]
@@ -146,6 +137,7 @@ def refresh_grant(account: Account, *, margin: timedelta | None = None, stale_ac
     """
     creds = app_credentials()
     failure: str | None = None
+    transient: TraktError | None = None
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
         if locked.status != Account.Status.CONNECTED or not locked.refresh_token:
@@ -173,8 +165,7 @@ def refresh_grant(account: Account, *, margin: timedelta | None = None, stale_ac
             locked.save(update_fields=["status", "status_detail"])
             log_event(locked, AuthEvent.Kind.REFRESH, False, failure)
         except TraktError as exc:
-            log_event(locked, AuthEvent.Kind.REFRESH, False, str(exc))
-            raise ServiceError(f"The token of {account.username} could not be refreshed: {exc}") from exc
+            transient = exc  # raised below, after this transaction: a raise here would roll its log back
         else:
             _store_tokens(locked, token)
             locked.save(update_fields=["access_token", "refresh_token", "token_expires_at", "scope", "status",
@@ -182,6 +173,9 @@ def refresh_grant(account: Account, *, margin: timedelta | None = None, stale_ac
             log_event(locked, AuthEvent.Kind.REFRESH, True,
                       f"Token refreshed; valid until {locked.token_expires_at:%Y-%m-%d %H:%M} UTC.")
         _copy_grant(locked, account)
+    if transient is not None:
+        log_event(account, AuthEvent.Kind.REFRESH, False, str(transient))
+        raise ServiceError(f"The token of {account.username} could not be refreshed: {transient}") from transient
     if failure is not None:
         log.warning("refresh of %s rejected: %s", account.username, failure)
         from backups.services import notify

@@ -59,15 +59,34 @@ def _dedup(backup: Backup, previous: Backup) -> None:
         return
     if not backup.content_sha256 or backup.content_sha256 != previous.content_sha256:
         return
-    if previous.archive_name == backup.archive_name or not storage.exists(previous.archive_key):
+    if previous.archive_name == backup.archive_name or previous.verify_ok is False:
+        return
+    if not _intact(previous):  # never trade a fresh archive for a damaged one
         return
     new_key = backup.archive_key
     Backup.objects.filter(pk=backup.pk).update(
-        same_as=previous, archive_name=previous.archive_name, size=previous.size, sha256=previous.sha256
+        same_as=previous, archive_name=previous.archive_name, folder=previous.folder, size=previous.size,
+        sha256=previous.sha256, verify_ok=previous.verify_ok, verified_at=previous.verified_at,
     )
     storage.delete(new_key)
-    backup.same_as, backup.archive_name = previous, previous.archive_name
+    backup.same_as, backup.archive_name, backup.folder = previous, previous.archive_name, previous.folder
     backup.size, backup.sha256 = previous.size, previous.sha256
+
+
+def _intact(backup: Backup) -> bool:
+    """The stored file still has the checksum recorded when it was made (marked damaged otherwise)."""
+    import hashlib
+
+    if not storage.exists(backup.archive_key):
+        return False
+    digest = hashlib.sha256()
+    with storage.open_archive(backup.archive_key) as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != backup.sha256:
+        Backup.objects.filter(pk=backup.pk).update(verify_ok=False, verified_at=timezone.now())
+        return False
+    return True
 
 
 def kept(account: Account) -> set[int]:
