@@ -158,6 +158,7 @@ class TraktClient:
         auth_url: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        max_wait: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.client_id = client_id
@@ -169,6 +170,7 @@ class TraktClient:
         self.timeout = timeout or settings.TRAKT_TIMEOUT
         self.max_retries = settings.TRAKT_MAX_RETRIES if max_retries is None else max_retries
         self.sleep = sleep
+        self.max_wait = max_wait  # the longest Retry-After this client waits out
         self.stats = Stats()
         self._local = threading.local()  # one requests.Session per thread
 
@@ -234,7 +236,7 @@ class TraktClient:
                     if attempt >= self.max_retries:
                         raise Unavailable("trakt kept answering 'too many requests' (429); try again later.", 429)
                     attempt += 1
-                    self.sleep(wait if wait is not None else self._backoff(attempt))
+                    self.sleep(min(wait if wait is not None else self._backoff(attempt), self.max_wait))
                     continue
                 if status == 401 and auth and not refreshed and self.tokens is not None:
                     refreshed = True

@@ -102,8 +102,9 @@ else:
             "NAME": envpath("SQLITE_PATH", str(DATA_DIR / "db.sqlite3")),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+                # Writers wait up to a minute for the write lock (a token refresh holds it for its request).
+                "timeout": 60,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=60000;",
             },
         }
     }

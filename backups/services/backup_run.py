@@ -9,6 +9,7 @@ The command line calls ``run_backup``; the web view and the scheduler call
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ def execute_backup(backup: Backup, progress: ProgressCallback | None = None, ful
         archive.remove_leftovers(directory)  # safe: this account has no other run (database constraint)
         writer = archive.ArchiveWriter(directory, account.slug or account.username, _free_second(account, now))
         client = account_client(account, app_credentials())
+        client.sleep = reporter.sleep  # waits (429s, backoff) keep the heartbeat going
         _count_recent_requests(client, backup)
         previous = None if full else _previous_archive(account, writer)
         backup.full = previous is None
@@ -263,6 +265,7 @@ class _Reporter:
         self.callback = callback
         self.state = Progress()
         self._last = 0.0
+        self.thread = threading.current_thread()
 
     def update(self, force: bool = False, **changes) -> None:
         for name, value in changes.items():
@@ -276,6 +279,14 @@ class _Reporter:
                 categories_total=self.state.categories_total, categories_done=self.state.categories_done,
                 pages_fetched=self.state.pages_fetched, heartbeat=timezone.now(),
             )
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in short steps, beating the heartbeat when in the run's own thread (it owns the connection)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 1.0))
+            if threading.current_thread() is self.thread:
+                self.update()
 
     def progress(self, done: int, total: int, pages: int) -> None:
         self.update(categories_done=done, categories_total=total, pages_fetched=pages)

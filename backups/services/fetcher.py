@@ -212,6 +212,10 @@ class Fetcher:
                 to_fetch.append(category)
         if history_new is not None:  # the history grew only at the top: watched lists can be merged
             for category in [c for c in to_fetch if c.file in WATCHED]:
+                moved = {key for key in category.activities
+                         if _activity(before, key) != _activity(activities_now, key)}
+                if moved - {"movies.watched_at", "episodes.watched_at"}:
+                    continue  # something else changed it too (hidden, reset): fetch it whole
                 if self._watched_incremental(category, history_new):
                     to_fetch.remove(category)
                     self._category_done()
@@ -297,6 +301,7 @@ class Fetcher:
             self.counters.page()
             pages += 1
             item_count = page.item_count
+            self._report()
             for item in page.items:
                 if isinstance(item, dict) and item.get("id") == newest_held:
                     if not new_items or item_count is None or item_count != old_count + len(new_items):
@@ -337,6 +342,7 @@ class Fetcher:
             self.counters.page()
             pages += 1
             item_count = page.item_count
+            self._report()
             fetched.extend(page.items)
             seen |= {_entry_id(item, kind) for item in page.items}
             if changed <= seen and len(fetched) > _last_index(fetched, changed, kind) + 1:

@@ -155,7 +155,9 @@ def refresh_grant(account: Account, *, margin: timedelta | None = None, stale_ac
         if not needed:  # someone else refreshed while we waited for the lock
             _copy_grant(locked, account)
             return False
-        client = app_client(creds)
+        # The row lock (on SQLite: the database's write lock) is held across this call: keep it short.
+        client = TraktClient(creds.client_id, creds.client_secret, timeout=min(settings.TRAKT_TIMEOUT, 10),
+                             max_retries=min(settings.TRAKT_MAX_RETRIES, 2), max_wait=5)
         try:
             token = client.refresh(locked.refresh_token, settings.TRAKT_OOB_REDIRECT_URI)
         except GrantRejected as exc:
