@@ -95,3 +95,16 @@ def local_archive(backup, folder: Path) -> Path:
     from backups import storage
 
     return storage.local_path(backup.archive_key) or archive_copy(backup.archive_key, folder)
+
+
+def damage_archive(key: str, where: float = 0.5) -> None:
+    """Flip one byte of a stored archive (bit rot), wherever the archive storage keeps it."""
+    from django.core.files.base import ContentFile
+
+    from backups import storage
+
+    with storage.open_archive(key) as handle:
+        data = bytearray(handle.read())
+    data[int(len(data) * where)] ^= 0xFF
+    storage.delete(key)
+    storage.storage().save(key, ContentFile(bytes(data)))

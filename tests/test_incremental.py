@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from django.core.files.base import ContentFile
 
 from backups import storage
 from backups.models import Backup
 from backups.services.backup_run import run_backup
 from tests.conftest import connect_account
+from tests.helpers import damage_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,11 +104,7 @@ def test_many_changes_at_once_still_match_a_full_backup(account, trakt):
 
 def test_a_damaged_previous_archive_means_a_full_backup(account, trakt, settings):
     first = backup_now(account, full=True)
-    with storage.open_archive(first.archive_key) as handle:
-        data = bytearray(handle.read())
-    data[len(data) // 2] ^= 0xFF
-    storage.delete(first.archive_key)
-    storage.storage().save(first.archive_key, ContentFile(bytes(data)))
+    damage_archive(first.archive_key)
     second = backup_now(account)
     assert manifest(second)["incremental"] is False or all(
         e["source"] != "carried_over" for e in manifest(second)["files"].values())
@@ -151,11 +147,7 @@ def test_carried_lists_keep_their_counts_and_raise_no_drop_alert(account, trakt)
 def test_a_damaged_previous_archive_is_never_the_target_of_dedup(account, trakt, settings):
     settings.DEDUP_IDENTICAL_BACKUPS = True
     first = backup_now(account, full=True)
-    with storage.open_archive(first.archive_key) as handle:
-        data = bytearray(handle.read())
-    data[len(data) // 2] ^= 0xFF
-    storage.delete(first.archive_key)
-    storage.storage().save(first.archive_key, ContentFile(bytes(data)))
+    damage_archive(first.archive_key)
     second = backup_now(account)  # same content at trakt: would be "identical" to the damaged one
     assert second.same_as_id is None and second.archive_name != first.archive_name
     assert storage.exists(second.archive_key)

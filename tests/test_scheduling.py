@@ -28,6 +28,7 @@ from backups.services.backup_run import BackupAlreadyRunning, queue_backup, reco
 from backups.services.grants import REFRESH_MARGIN
 from backups.tasks import refresh_check
 from tests.conftest import connect_account
+from tests.helpers import damage_archive
 from tests.helpers import ROOT, app_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -328,11 +329,7 @@ def test_daily_verification_marks_damage_once_and_the_dashboard_stops_serving_it
     account = connect_account(trakt, "alice", admin_user)
     backup = queue_backup(account)
     assert verify_archives() == "1 checked, 0 damaged or missing"
-    with storage.open_archive(backup.archive_key) as handle:
-        data = bytearray(handle.read())
-    data[len(data) // 3] ^= 0x55
-    storage.delete(backup.archive_key)
-    storage.storage().save(backup.archive_key, ContentFile(bytes(data)))
+    damage_archive(backup.archive_key, 1 / 3)
     mail.outbox.clear()
     assert verify_archives() == "1 checked, 1 damaged or missing"
     assert verify_archives() == "1 checked, 1 damaged or missing"
