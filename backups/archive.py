@@ -258,16 +258,6 @@ def remove_leftovers(directory: Path, older_than: float = 0) -> list[Path]:
     return removed
 
 
-def read_manifest(handle: IO[bytes]) -> dict:
-    with tarfile.open(fileobj=handle, mode="r:gz") as tar:
-        for member in tar:
-            if member.name.count("/") == 1 and member.name.endswith("/manifest.json"):
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    return json.load(handle)
-    raise ValueError("the archive has no manifest.json")
-
-
 def verify_archive(handle: IO[bytes], expected_sha256: str | None = None) -> list[str]:
     """Problems found in an archive (an empty list means it is intact).
 

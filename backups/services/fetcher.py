@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 
 from backups import archive, storage
 from backups.catalog import CATEGORIES, Category
@@ -174,7 +173,6 @@ class Fetcher:
         self.counts: dict[str, int] = {}
         self.fragments = writer.work / "fragments"
         self.carried: list[str] = []
-        self.fetched: list[str] = []
 
     # -- progress -------------------------------------------------------------------------
 
@@ -331,7 +329,7 @@ class Fetcher:
         old_path = self.previous.checked_path(member)
         if old_path is None:
             return False
-        changed = {_media_id(play, kind) for play in new_plays if _play_kind(play) == kind} - {None}
+        changed = {_entry_id(play, kind) for play in new_plays if _play_kind(play) == kind} - {None}
         if not changed:
             return self._carry_file(category, category.file) and self._count(category)
         fetched: list[dict] = []
@@ -382,11 +380,13 @@ class Fetcher:
     # -- fetching ----------------------------------------------------------------------------
 
     def _get_value(self, job: Job) -> Result:
-        response = self.client.get(job.endpoint, job.category.params)
+        return self.store_value(job, self.client.get(job.endpoint, job.category.params))
+
+    def store_value(self, job: Job, response) -> Result:
+        """A whole answer, checked for its shape and written as trakt sent it."""
         self.counters.page()
         value = _shaped(job, response.data)
         items = self.writer.write_value(job.file, value, endpoint=job.endpoint, params=job.category.params)
-        self.fetched.append(job.file)
         return Result(job.file, items, value)
 
     def fragment(self, job: Job, number: int) -> Path:
@@ -444,7 +444,6 @@ class _Assembly:
         self.fetcher.writer.record(self.job.file, endpoint=self.job.endpoint, params=self.job.category.params,
                                    items=self.out.count, sha256=sha, item_count=self.item_count,
                                    pages=self.page_count)
-        self.fetcher.fetched.append(self.job.file)
         return Result(self.job.file, self.out.count, self.value)
 
 
@@ -479,15 +478,9 @@ class _Engine:
         client = self.fetcher.client
         if not job.category.paginated:
             response = client.get(job.endpoint, job.category.params)
-            pages = _page_count(response)
-            if pages <= 1:  # as documented: one answer
-                self.fetcher.counters.page()
-                items = self.fetcher.writer.write_value(job.file, _shaped(job, response.data), endpoint=job.endpoint,
-                                                        params=job.category.params)
-                self.fetcher.fetched.append(job.file)
-                return Result(job.file, items, response.data)
+            if _page_count(response) <= 1:  # as documented: one answer
+                return self.fetcher.store_value(job, response)
             # trakt started paginating an endpoint documented as whole: walk its pages too
-            job = Job(Category(**{**job.category.__dict__, "paginated": True}), job.file, job.endpoint)
         page = client.page(job.endpoint, job.category.params, 1)
         self.fetcher.write_page(job, page)
         return page
@@ -592,19 +585,11 @@ def _play_kind(play: dict) -> str | None:
     return "movie" if play.get("type") == "movie" else "show" if play.get("type") == "episode" else None
 
 
-def _media_id(play: dict, kind: str):
-    media = play.get(kind) if isinstance(play, dict) else None
-    return (media or {}).get("ids", {}).get("trakt") if isinstance(media, dict) else None
-
-
 def _entry_id(entry: Any, kind: str):
+    """The trakt id of the movie or show of a play or a watched entry."""
     media = entry.get(kind) if isinstance(entry, dict) else None
     return (media or {}).get("ids", {}).get("trakt") if isinstance(media, dict) else None
 
 
 def _last_index(items: list[dict], wanted: set, kind: str) -> int:
     return max((i for i, item in enumerate(items) if _entry_id(item, kind) in wanted), default=-1)
-
-
-def concurrency() -> int:
-    return settings.TRAKT_CONCURRENCY

@@ -292,10 +292,6 @@ def _revoke_quietly(client: TraktClient, token: str) -> None:
         log.info("could not revoke an unused token")
 
 
-def _failure(owner_hint: str | None, exc: Exception) -> None:
-    log.info("connect failed for %s: %s", owner_hint or "?", exc)
-
-
 def connect_with_code(code: str, owner, *, expected_username: str | None = None,
                       redirect_uri: str | None = None, code_verifier: str | None = None) -> Account:
     """Exchange an authorization code (the PIN / out-of-band code, or a redirect's code)."""
@@ -306,11 +302,11 @@ def connect_with_code(code: str, owner, *, expected_username: str | None = None,
     try:
         token = client.exchange_code(code, redirect_uri or settings.TRAKT_OOB_REDIRECT_URI, code_verifier)
     except GrantRejected as exc:
-        _failure(expected_username, exc)
+        log.info("code exchange for %s failed: %s", expected_username or "?", exc)
         raise ServiceError("trakt did not accept that code: it may be mistyped, used already or expired. "
                            "Get a new code and try again.") from exc
     except TraktError as exc:
-        _failure(expected_username, exc)
+        log.info("code exchange for %s failed: %s", expected_username or "?", exc)
         raise ServiceError(f"The code could not be exchanged: {exc}") from exc
     kind = AuthEvent.Kind.EXCHANGE
     return connect(token, owner, kind=kind, expected_username=expected_username)
