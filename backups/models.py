@@ -44,6 +44,7 @@ class Account(models.Model):
     access_token = EncryptedTextField(blank=True)
     refresh_token = EncryptedTextField(blank=True)
     token_expires_at = models.DateTimeField(null=True, blank=True)
+    token_lifetime = models.PositiveIntegerField(null=True, blank=True, help_text="seconds trakt issued the token for")
     scope = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
     status_detail = models.TextField(blank=True)
@@ -52,6 +53,10 @@ class Account(models.Model):
     keep_last = models.PositiveIntegerField(default=10)
     keep_monthly = models.PositiveIntegerField(default=12)
     created = models.DateTimeField(auto_now_add=True)
+    # A refresh in progress: who holds it and until when (see services/grants.py; never held across a wait
+    # for the database, so a slow trakt blocks no other writer).
+    refresh_lease_owner = models.CharField(max_length=64, blank=True)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["username"]
@@ -116,6 +121,17 @@ class Backup(models.Model):
         COMMAND = "command", "Command line"
         SCHEDULE = "schedule", "Schedule"
 
+    class ErrorKind(models.TextChoices):
+        RECONNECT = "reconnect", "The account must be connected again"
+        LOCKED = "locked", "trakt locked the account"
+        TRAKT = "trakt", "trakt could not be reached or refused"
+        STORAGE = "storage", "The archive could not be written"
+        NOT_CONFIGURED = "not_configured", "The trakt API app is not set up"
+        INTERRUPTED = "interrupted", "The run was interrupted"
+        STOPPED = "stopped", "The worker stopped"
+        QUEUE = "queue", "The task queue was unavailable"
+        UNEXPECTED = "unexpected", "An unexpected error"
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="backups")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -136,6 +152,11 @@ class Backup(models.Model):
     item_counts = models.JSONField(default=dict, blank=True)
     requests_made = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True,
+                                  help_text="what kind of failure (chooses the advice shown beside the error)")
+    # Which process runs it: a run on this host whose process is gone is recognised at once.
+    claim_host = models.CharField(max_length=255, blank=True)
+    claim_pid = models.PositiveIntegerField(null=True, blank=True)
     # live progress for the dashboard
     categories_total = models.PositiveIntegerField(default=0)
     categories_done = models.PositiveIntegerField(default=0)
