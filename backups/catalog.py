@@ -4,12 +4,25 @@ Adding a category is one line. ``file`` is the archive path (without ``.json``)
 and mirrors the API path with ``me`` left out; ``{list_id}`` rows are repeated
 for every list in ``users/lists``. ``activities`` names the keys of
 ``/sync/last_activities`` that move when the category changes (incremental
-backups compare them); an empty tuple means "always fetch".
+backups compare them); an empty tuple means "always fetch". ``role`` tells the
+planner what a category is for beyond being stored (see ``Role``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Role(Enum):
+    """What the backup planner needs to know about a category besides storing it."""
+
+    DATA = "data"  # stored, nothing more
+    ACTIVITIES = "activities"  # read first: its timestamps say which categories moved
+    HISTORY = "history"  # newest first: an incremental backup fetches only its new top
+    WATCHED = "watched"  # sorted by last watch: merged with the previous archive when only new plays moved it
+    LIST_INDEX = "list_index"  # the lists whose items are fetched next
+    LIST_ITEMS = "list_items"  # one file per list of the list index (``{list_id}`` in its file and endpoint)
 
 
 @dataclass(frozen=True)
@@ -19,10 +32,15 @@ class Category:
     params: dict = field(default_factory=dict)
     paginated: bool = False
     optional: bool = False
-    per_list: bool = False
     unique_key: str | None = None  # items carrying a unique id (deduplicated if pages shift mid-backup)
     shape: type = list  # what a whole (non-paginated) answer must be: dict or list
     activities: tuple[str, ...] = ()
+    role: Role = Role.DATA
+    media: str | None = None  # WATCHED: the key of each entry's movie or show ("movie", "show")
+
+    @property
+    def per_list(self) -> bool:
+        return self.role is Role.LIST_ITEMS
 
     def expand(self, list_id: str | None = None) -> tuple[str, str]:
         """(archive file, endpoint) with the list id filled in."""
@@ -39,12 +57,13 @@ CATEGORIES: tuple[Category, ...] = (
     Category("users/settings", "/users/settings", shape=dict, activities=("account.settings_at",)),
     Category("users/profile", "/users/me", {"extended": "full"}, shape=dict, activities=("account.settings_at",)),
     Category("users/stats", "/users/me/stats", shape=dict, activities=("all",)),
-    Category("sync/last_activities", "/sync/last_activities", shape=dict),
+    Category("sync/last_activities", "/sync/last_activities", shape=dict, role=Role.ACTIVITIES),
     Category("sync/history", "/sync/history", paginated=P, unique_key="id",
-             activities=("movies.watched_at", "episodes.watched_at")),
-    Category("sync/watched/movies", "/sync/watched/movies", paginated=P, activities=("movies.watched_at",)),
+             activities=("movies.watched_at", "episodes.watched_at"), role=Role.HISTORY),
+    Category("sync/watched/movies", "/sync/watched/movies", paginated=P, activities=("movies.watched_at",),
+             role=Role.WATCHED, media="movie"),
     Category("sync/watched/shows", "/sync/watched/shows", {"extended": "progress", "specials": "true"}, paginated=P,
-             activities=("episodes.watched_at", "shows.hidden_at")),
+             activities=("episodes.watched_at", "shows.hidden_at"), role=Role.WATCHED, media="show"),
     Category("sync/collection/movies", "/sync/collection/movies", {"extended": "metadata"}, paginated=P,
              activities=("movies.collected_at",)),
     Category("sync/collection/shows", "/sync/collection/shows", {"extended": "metadata"}, paginated=P,
@@ -61,9 +80,9 @@ CATEGORIES: tuple[Category, ...] = (
                  activities=("movies.hidden_at", "shows.hidden_at", "seasons.hidden_at", "shows.dropped_at"))
         for section in HIDDEN_SECTIONS
     ),
-    Category("users/lists", "/users/me/lists", activities=("lists.updated_at",)),
-    Category("users/lists/{list_id}/items", "/users/me/lists/{list_id}/items", paginated=P, per_list=True,
-             activities=("lists.updated_at",)),
+    Category("users/lists", "/users/me/lists", activities=("lists.updated_at",), role=Role.LIST_INDEX),
+    Category("users/lists/{list_id}/items", "/users/me/lists/{list_id}/items", paginated=P,
+             activities=("lists.updated_at",), role=Role.LIST_ITEMS),
     Category("users/lists/collaborations", "/users/me/lists/collaborations", activities=("collaborations.updated_at",)),
     Category("users/comments", "/users/me/comments/all/all", {"include_replies": "true"}, paginated=P,
              activities=("movies.commented_at", "shows.commented_at", "seasons.commented_at",
@@ -85,3 +104,13 @@ CATEGORIES: tuple[Category, ...] = (
         for section in SAVED_FILTER_SECTIONS
     ),
 )
+
+
+def by_role(role: Role) -> tuple[Category, ...]:
+    return tuple(category for category in CATEGORIES if category.role is role)
+
+
+def the(role: Role) -> Category:
+    """The one category with this role (activities, history, list index, list items)."""
+    (category,) = by_role(role)
+    return category

@@ -107,8 +107,22 @@ class AuthEvent(models.Model):
         return f"{self.account} {self.kind} {'ok' if self.ok else 'failed'}"
 
 
+class BackupQuerySet(models.QuerySet):
+    def active(self) -> BackupQuerySet:
+        return self.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING])
+
+    def successful(self) -> BackupQuerySet:
+        return self.filter(status=Backup.Status.SUCCESS)
+
+
 class Backup(models.Model):
-    """One backup run of an account and the archive it produced."""
+    """One backup run of an account and the archive it produced.
+
+    Its lifecycle is here and nowhere else: ``claim`` (queued → running, by this
+    process), ``beat`` (progress and heartbeat), then exactly one of ``mark_failed``
+    or ``mark_succeeded``. Each is one conditional UPDATE, so a run given up as
+    stale by another process can never be recorded as a success afterwards.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -124,7 +138,8 @@ class Backup(models.Model):
     class ErrorKind(models.TextChoices):
         RECONNECT = "reconnect", "The account must be connected again"
         LOCKED = "locked", "trakt locked the account"
-        TRAKT = "trakt", "trakt could not be reached or refused"
+        UNAVAILABLE = "unavailable", "trakt could not be reached or was busy"
+        TRAKT = "trakt", "trakt refused a request"
         STORAGE = "storage", "The archive could not be written"
         NOT_CONFIGURED = "not_configured", "The trakt API app is not set up"
         INTERRUPTED = "interrupted", "The run was interrupted"
@@ -169,6 +184,8 @@ class Backup(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     verify_ok = models.BooleanField(null=True)
 
+    objects = BackupQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
@@ -204,4 +221,46 @@ class Backup(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _update(self, only_if: list[str] | None = None, **fields) -> bool:
+        """Write ``fields`` (to the row, and to this object when written) if the row's status is one of ``only_if``."""
+        rows = Backup.objects.filter(pk=self.pk)
+        if only_if is not None:
+            rows = rows.filter(status__in=only_if)
+        if not rows.update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def claim(self, host: str, pid: int) -> bool:
+        """Queued → running, by this process; False (and the row re-read) if another got there first."""
+        now = timezone.now()
+        claimed = self._update([self.Status.QUEUED], status=self.Status.RUNNING, started=now, heartbeat=now,
+                               claim_host=host, claim_pid=pid)
+        if not claimed:
+            self.refresh_from_db()
+        return claimed
+
+    def beat(self, *, categories_done: int, categories_total: int, pages_fetched: int) -> None:
+        """Progress for the dashboard, and the heartbeat that says the run is alive."""
+        self._update(categories_done=categories_done, categories_total=categories_total,
+                     pages_fetched=pages_fetched, heartbeat=timezone.now())
+
+    def mark_failed(self, kind: str, message: str, **fields) -> bool:
+        """Record a failure (of a run still queued or running) with its kind and its sentence for people."""
+        return self._update([self.Status.QUEUED, self.Status.RUNNING], status=self.Status.FAILED,
+                            finished=timezone.now(), error=message, error_kind=kind, **fields)
+
+    def pin(self) -> None:
+        """Keep this backup whatever retention says (a later backup lost much of its data)."""
+        self._update(pinned=True)
+
+    def mark_succeeded(self, **fields) -> bool:
+        """Record success, only for a run that is still running: one recovered as stale keeps its failure."""
+        now = timezone.now()
+        return self._update([self.Status.RUNNING], status=self.Status.SUCCESS, finished=now, heartbeat=now,
+                            error="", error_kind="", **fields)
 

@@ -6,7 +6,7 @@ import logging
 
 from backups.models import Account, Backup
 from backups.services import integrity, notify, retention, schedules
-from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, start_backup
+from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, run_backup
 from backups.services.grants import REFRESH_MARGIN, ReconnectNeeded, ServiceError, refresh_grant
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,11 @@ def scheduled_backup(account_id: int) -> str:
     if account is None or not account.is_connected:
         return "skipped: not connected"
     try:
-        backup = start_backup(account, Backup.Trigger.SCHEDULE)
+        return run_backup(account, Backup.Trigger.SCHEDULE).status
     except BackupAlreadyRunning:
         return "skipped: a backup is already running"
     except ReconnectNeeded:
         return "skipped: must be connected again"
-    return execute_backup(backup).status
 
 
 def refresh_check(account_id: int) -> str:

@@ -12,6 +12,7 @@ Tokens never appear in messages or logs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -127,6 +128,15 @@ class Page:
 
 
 @dataclass
+class _Retry:
+    """Why an attempt is worth repeating, and how long trakt asked us to wait (429's Retry-After)."""
+
+    problem: str
+    wait: float | None = None
+    rate_limited: bool = False
+
+
+@dataclass
 class Stats:
     requests: int = 0
     retries: int = 0
@@ -160,6 +170,7 @@ class TraktClient:
         max_retries: int | None = None,
         max_wait: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
+        in_flight: int | None = None,
     ):
         self.client_id = client_id
         self.client_secret = client_secret
@@ -173,6 +184,9 @@ class TraktClient:
         self.max_wait = max_wait  # the longest Retry-After this client waits out
         self.stats = Stats()
         self._local = threading.local()  # one requests.Session per thread
+        # At most ``in_flight`` requests on the wire at once, however many threads share this client: a thread
+        # reads and stores its answer outside the slot, so the next request goes out meanwhile.
+        self.in_flight = threading.BoundedSemaphore(in_flight) if in_flight else contextlib.nullcontext()
 
     @property
     def session(self) -> requests.Session:
@@ -203,68 +217,90 @@ class TraktClient:
         attempt = 0
         refreshed = False
         while True:
-            headers = {}
-            token = ""
-            if auth:
-                if self.tokens is None:
-                    raise TraktError("No trakt account is connected for this request.")
-                token = self.tokens.access_token()
-                headers["Authorization"] = f"Bearer {token}"
+            token = self._access_token() if auth else ""
+            headers = {"Authorization": f"Bearer {token}"} if auth else {}
             if self.limiter is not None and method == "GET":
                 self.limiter.acquire()
             self.stats.add("requests")
-            problem: str
-            try:
-                response = self.session.request(method, url, headers=headers, timeout=self.timeout, stream=True,
-                                                **kwargs)
-                body = _read_body(response)  # a truncated body raises here
-            except requests.exceptions.Timeout:
-                problem = f"trakt did not answer within {self.timeout} seconds"
-            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = "the connection to trakt failed"
-                log.info("%s %s: %s", method, url, type(exc).__name__)
-            except requests.exceptions.ContentDecodingError:  # a compressed body that does not unpack
-                problem = "trakt sent a damaged answer"
-            except requests.exceptions.RequestException as exc:  # a redirect loop, a bad URL: retrying cannot help
-                # (never let it out as it is: requests' errors are OSErrors, which callers read as a disk problem)
-                raise TraktError(f"The request to trakt failed ({type(exc).__name__}); try again later.") from exc
+            received = self._transfer(method, url, headers, kwargs)
+            if isinstance(received, _Retry):
+                retry = received
             else:
-                status = response.status_code
-                if status == 429:
-                    self.stats.add("rate_limited")
-                    wait = _retry_after(response)
-                    if attempt >= self.max_retries:
-                        raise Unavailable("trakt kept answering 'too many requests' (429); try again later.", 429)
-                    attempt += 1
-                    self.sleep(min(wait if wait is not None else self._backoff(attempt), self.max_wait))
-                    continue
-                if status == 401 and auth and not refreshed and self.tokens is not None:
+                response, body = received
+                if response.status_code == 401 and auth and not refreshed and self.tokens is not None:
                     refreshed = True
                     self.tokens.refreshed_access_token(token)
                     continue
-                if status in RETRY_STATUSES:
-                    problem = (
-                        _describe_html(response) if _is_html(response) else f"trakt is having problems ({status})"
-                    )
-                elif _is_html(response):
-                    raise BadResponse(_describe_html(response) + ".", status)
-                else:
-                    try:
-                        response.data = json.loads(body) if body.strip() else None
-                    except RecursionError:  # thousands of nested brackets: an attack or a bug, never data
-                        raise BadResponse(f"trakt sent an answer nested too deeply to read ({status}).",
-                                          status) from None
-                    except ValueError:
-                        problem = f"trakt sent a damaged answer ({status})"
-                    else:
-                        return response
-            if attempt >= self.max_retries:
-                raise Unavailable(f"{_capital(problem)} after {attempt + 1} attempts; try again later.")
-            attempt += 1
-            self.stats.add("retries")
-            delay = self._backoff(attempt)
-            log.info("%s %s: %s; retry %d in %.1fs", method, url, problem, attempt, delay)
-            self.sleep(delay)
+                outcome = self._interpret(response, body)
+                if not isinstance(outcome, _Retry):
+                    return outcome
+                retry = outcome
+            attempt = self._wait_to_retry(retry, attempt, method, url)
+
+    def _access_token(self) -> str:
+        if self.tokens is None:
+            raise TraktError("No trakt account is connected for this request.")
+        return self.tokens.access_token()
+
+    def _transfer(self, method: str, url: str, headers: dict, kwargs: dict) -> tuple[requests.Response, bytes] | _Retry:
+        """Send the request and read its whole body.
+
+        One of the in-flight slots is held only while trakt works on the request: the request is prepared
+        before, and the body (already sent by trakt) read after, so the next request goes out meanwhile.
+        """
+        try:
+            prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, **kwargs))
+            with self.in_flight:
+                response = self.session.send(prepared, timeout=self.timeout, stream=True)
+            return response, _read_body(response)  # a truncated body raises here
+        except requests.exceptions.Timeout:
+            return _Retry(f"trakt did not answer within {self.timeout} seconds")
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            log.info("%s %s: %s", method, url, type(exc).__name__)
+            return _Retry("the connection to trakt failed")
+        except requests.exceptions.ContentDecodingError:  # a compressed body that does not unpack
+            return _Retry("trakt sent a damaged answer")
+        except requests.exceptions.RequestException as exc:  # a redirect loop, a bad URL: retrying cannot help
+            # (never let it out as it is: requests' errors are OSErrors, which callers read as a disk problem)
+            raise TraktError(f"The request to trakt failed ({type(exc).__name__}); try again later.") from exc
+
+    @staticmethod
+    def _interpret(response: requests.Response, body: bytes) -> requests.Response | _Retry:
+        """The response with its JSON in ``.data``, a reason to try again, or an error that retrying cannot mend."""
+        status = response.status_code
+        if status == 429:
+            return _Retry("trakt kept answering 'too many requests' (429)", wait=_retry_after(response),
+                          rate_limited=True)
+        if status in RETRY_STATUSES:
+            return _Retry(_describe_html(response) if _is_html(response) else f"trakt is having problems ({status})")
+        if _is_html(response):
+            raise BadResponse(_describe_html(response) + ".", status)
+        try:
+            response.data = json.loads(body) if body.strip() else None
+        except RecursionError:  # thousands of nested brackets: an attack or a bug, never data
+            raise BadResponse(f"trakt sent an answer nested too deeply to read ({status}).", status) from None
+        except ValueError:
+            return _Retry(f"trakt sent a damaged answer ({status})")
+        return response
+
+    def _wait_to_retry(self, retry: _Retry, attempt: int, method: str, url: str) -> int:
+        """Wait before the next attempt (Retry-After, or backoff with jitter); the attempt's number, or Unavailable."""
+        if retry.rate_limited:
+            self.stats.add("rate_limited")
+        if attempt >= self.max_retries:
+            if retry.rate_limited:
+                raise Unavailable(f"{_capital(retry.problem)}; try again later.", 429)
+            raise Unavailable(f"{_capital(retry.problem)} after {attempt + 1} attempts; try again later.")
+        attempt += 1
+        if retry.rate_limited:
+            delay = retry.wait if retry.wait is not None else self._backoff(attempt)
+            self.sleep(min(delay, self.max_wait))
+            return attempt
+        self.stats.add("retries")
+        delay = self._backoff(attempt)
+        log.info("%s %s: %s; retry %d in %.1fs", method, url, retry.problem, attempt, delay)
+        self.sleep(delay)
+        return attempt
 
     # -- API (api host, OAuth bearer) ------------------------------------------------
 

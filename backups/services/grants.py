@@ -85,13 +85,16 @@ def app_client(creds: AppCredentials | None = None) -> TraktClient:
     return TraktClient(creds.client_id, creds.client_secret)
 
 
-def account_client(account: Account, creds: AppCredentials | None = None) -> TraktClient:
+def account_client(account: Account, creds: AppCredentials | None = None, *,
+                   in_flight: int | None = None) -> TraktClient:
+    """A client of the account's data; ``in_flight`` bounds its requests on the wire at once (a backup's pool)."""
     creds = creds or app_credentials()
     return TraktClient(
         creds.client_id,
         creds.client_secret,
         tokens=AccountTokens(account),
         limiter=limiter_for(f"account-{account.pk}"),
+        in_flight=in_flight,
     )
 
 

@@ -1,4 +1,4 @@
-"""What happens after a run: dedup, drop detection, notifications and retention.
+"""What happens after a run: drop detection, notifications and retention (never a rewrite of the run's record).
 
 Retention per account keeps the newest ``keep_last`` successful backups, the
 newest one of each of the last ``keep_monthly`` months, every pinned one and
@@ -36,7 +36,6 @@ def after_backup(backup: Backup) -> None:
     )
     if previous is not None:
         _check_drop(backup, previous)
-        _dedup(backup, previous)
     prune(backup.account)
 
 
@@ -48,45 +47,9 @@ def _check_drop(backup: Backup, previous: Backup) -> None:
         if isinstance(before, int) and before >= settings.DROP_ALERT_MIN_ITEMS and after < before * (1 - threshold):
             drops.append((name, before, after))
     if drops:
-        Backup.objects.filter(pk=previous.pk).update(pinned=True)
+        previous.pin()
         log.warning("backup %s of %s: large drop %s", backup.pk, backup.account.username, drops)
         notify.data_dropped(backup, drops, previous)
-
-
-def _dedup(backup: Backup, previous: Backup) -> None:
-    """Identical content: keep one file, record the new run as the same as the previous one."""
-    if not settings.DEDUP_IDENTICAL_BACKUPS:
-        return
-    if not backup.content_sha256 or backup.content_sha256 != previous.content_sha256:
-        return
-    if previous.archive_name == backup.archive_name or previous.verify_ok is False:
-        return
-    if not _intact(previous):  # never trade a fresh archive for a damaged one
-        return
-    new_key = backup.archive_key
-    Backup.objects.filter(pk=backup.pk).update(
-        same_as=previous, archive_name=previous.archive_name, folder=previous.folder, size=previous.size,
-        sha256=previous.sha256, verify_ok=previous.verify_ok, verified_at=previous.verified_at,
-    )
-    storage.delete(new_key)
-    backup.same_as, backup.archive_name, backup.folder = previous, previous.archive_name, previous.folder
-    backup.size, backup.sha256 = previous.size, previous.sha256
-
-
-def _intact(backup: Backup) -> bool:
-    """The stored file still has the checksum recorded when it was made (marked damaged otherwise)."""
-    import hashlib
-
-    if not storage.exists(backup.archive_key):
-        return False
-    digest = hashlib.sha256()
-    with storage.open_archive(backup.archive_key) as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != backup.sha256:
-        Backup.objects.filter(pk=backup.pk).update(verify_ok=False, verified_at=timezone.now())
-        return False
-    return True
 
 
 def kept(account: Account) -> set[int]:

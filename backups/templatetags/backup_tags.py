@@ -37,17 +37,24 @@ def sorted_counts(counts: dict | None) -> list[tuple[str, int]]:
     return sorted(((k, v) for k, v in (counts or {}).items() if isinstance(v, int)), key=lambda kv: kv[0])
 
 
+RETRY_ADVICE = "Press Back up now to try again. If it fails again, the worker's log has the details."
+ADVICE = {  # what to do about a failed backup, by the kind of its failure (set where the error was made)
+    Backup.ErrorKind.RECONNECT: "Connect the account again (Reconnect), then press Back up now.",
+    Backup.ErrorKind.LOCKED: "Sign in at trakt.tv to unlock the account, then press Back up now.",
+    Backup.ErrorKind.UNAVAILABLE: "trakt could not be reached or was busy. Press Back up now in a while; "
+                                  "the schedule also retries.",
+    Backup.ErrorKind.STORAGE: "Free some space in the data folder, then press Back up now.",
+    Backup.ErrorKind.NOT_CONFIGURED: "Set up the trakt API app (App setup), then press Back up now.",
+    Backup.ErrorKind.QUEUE: "Check that the worker is running (and Redis, if you use it), then press Back up now.",
+}
+
+
 @register.simple_tag
 def failure_advice(backup: Backup, account: Account) -> str:
     """What to do about a failed backup, after the error itself."""
     if account.status != Account.Status.CONNECTED:
-        return "Connect the account again (Reconnect), then press Back up now."
-    text = (backup.error or "").lower()
-    if "free space" in text or "could not be written" in text:
-        return "Free some space in the data folder, then press Back up now."
-    if "try again later" in text or "having problems" in text or "connection to trakt failed" in text:
-        return "trakt could not be reached or was busy. Press Back up now in a while; the schedule also retries."
-    return "Press Back up now to try again. If it fails again, the worker's log has the details."
+        return ADVICE[Backup.ErrorKind.RECONNECT]
+    return ADVICE.get(backup.error_kind, RETRY_ADVICE)
 
 
 @register.filter

@@ -1,11 +1,6 @@
-"""The archive format (a contract: users' scripts and checks rely on it).
+"""Building one archive: pages streamed into per-file JSON arrays, each file into the tarball once complete.
 
-``backup-<username>-<YYYYMMDDTHHMMSSZ>.tar.gz`` holds one top folder of the
-same name, one JSON file per endpoint (path mirroring the API path), and
-``manifest.json`` at the folder's root.
-
-Pages are streamed into per-file JSON arrays on disk as they arrive, so memory
-does not grow with the size of the account. The tarball is written to
+Memory does not grow with the size of the account. The tarball is written to
 ``<name>.tar.gz.tmp`` and moved into place with ``os.replace`` only when it is
 complete: a crash never leaves a half archive under the real name.
 """
@@ -15,47 +10,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tarfile
 import threading
 import time
-import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import Any
+
+from backups.archive.digest import sha256_file
+from backups.archive.names import SUFFIX, safe_component
+from backups.archive.reader import ACTIVITIES_MEMBER
 
 FORMAT_VERSION = 1
 PARTIAL_SUFFIX = ".partial"
 COMPRESS_LEVEL = 6  # gzip's own default: level 9 costs several times the time for 1-2% smaller archives
 TMP_SUFFIX = ".tmp"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+BATCH = 1000  # items written at once: few calls, and memory stays flat whatever the file's size
 # One item per line, exactly as json.dumps(item, ensure_ascii=False) writes it; built once (it is the hot path).
 encode_item = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def safe_component(value: str, fallback: str = "item") -> str:
-    """A file-name component that cannot escape its folder or break a name.
-
-    Unicode is folded to ASCII where possible; anything else (``/``, quotes,
-    control characters) becomes ``_``; leading dots are stripped so ``..`` and
-    hidden names are impossible.
-    """
-    folded = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("_", folded).strip("._-")[:100]
-    return cleaned or fallback
-
-
-def archive_stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class JsonArrayFile:
@@ -74,30 +48,27 @@ class JsonArrayFile:
         self._digest.update(data)
 
     def extend(self, items: list) -> None:
-        for item in items:
-            self._write((b",\n" if self.count else b"\n") + encode_item(item).encode())
-            self.count += 1
+        self.extend_lines(map(encode_item, items))
 
-    def extend_lines(self, lines) -> None:
-        """Items already serialized (one JSON text each, as this class writes them)."""
+    def extend_lines(self, lines: Iterable[bytes | str]) -> None:
+        """Items already serialized (one JSON text each, as this class writes them), written in batches."""
+        batch: list[bytes] = []
         for line in lines:
-            self._write((b",\n" if self.count else b"\n") + (line.encode() if isinstance(line, str) else line))
-            self.count += 1
+            batch.append(line.encode() if isinstance(line, str) else line)
+            if len(batch) == BATCH:
+                self._write_batch(batch)
+                batch = []
+        if batch:
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[bytes]) -> None:
+        self._write((b",\n" if self.count else b"\n") + b",\n".join(batch))
+        self.count += len(batch)
 
     def close(self) -> str:
         self._write(b"\n]\n" if self.count else b"]\n")
         self._handle.close()
         return self._digest.hexdigest()
-
-
-def iter_array_lines(path: Path):
-    """The items of an array written by ``JsonArrayFile``, one serialized JSON text each, streamed."""
-    with open(path, "rb") as handle:
-        for raw in handle:
-            line = raw.rstrip(b"\n")
-            if line in (b"[", b"]", b"[]", b""):
-                continue
-            yield (line[:-1] if line.endswith(b",") else line).decode()
 
 
 class ArchiveWriter:
@@ -107,10 +78,10 @@ class ArchiveWriter:
     in last, and the temporary tarball is moved into place only by ``finish``.
     """
 
-    def __init__(self, directory: Path, username: str, created: datetime):
+    def __init__(self, directory: Path, name: str, created: datetime):
         self.directory = directory
         self.created = created
-        self.name = f"backup-{safe_component(username, 'user')}-{archive_stamp(created)}"
+        self.name = name
         self.work = directory / f".{self.name}{PARTIAL_SUFFIX}"
         self.root = self.work / self.name
         self.files: dict[str, dict[str, Any]] = {}
@@ -119,7 +90,7 @@ class ArchiveWriter:
         if self.work.exists():
             shutil.rmtree(self.work)
         self.root.mkdir(parents=True)
-        self._tmp = self.directory / f"{self.name}.tar.gz{TMP_SUFFIX}"
+        self._tmp = self.directory / f"{self.name}{SUFFIX}{TMP_SUFFIX}"
         self._raw = open(self._tmp, "wb")
         self._tar = tarfile.open(fileobj=self._raw, mode="w:gz", format=tarfile.PAX_FORMAT,
                                  compresslevel=COMPRESS_LEVEL)
@@ -142,7 +113,7 @@ class ArchiveWriter:
 
     @property
     def final_path(self) -> Path:
-        return self.directory / f"{self.name}.tar.gz"
+        return self.directory / f"{self.name}{SUFFIX}"
 
     def _path(self, file: str) -> Path:
         parts = [safe_component(part) for part in file.split("/")]
@@ -195,7 +166,7 @@ class ArchiveWriter:
         """Equal for two archives with the same files and bytes, whatever their names and times."""
         digest = hashlib.sha256()
         for member in sorted(self.files):
-            if member != "sync/last_activities.json":
+            if member != ACTIVITIES_MEMBER:  # moves on every visit to trakt, content or not
                 digest.update(f"{member}\0{self.files[member]['sha256']}\n".encode())
         return digest.hexdigest()
 
@@ -248,7 +219,7 @@ def remove_leftovers(directory: Path, older_than: float = 0) -> list[Path]:
         return removed
     cutoff = time.time() - older_than
     for entry in directory.iterdir():
-        if entry.name.endswith(PARTIAL_SUFFIX) or entry.name.endswith(".tar.gz" + TMP_SUFFIX):
+        if entry.name.endswith(PARTIAL_SUFFIX) or entry.name.endswith(SUFFIX + TMP_SUFFIX):
             if entry.lstat().st_mtime <= cutoff:
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
@@ -256,49 +227,3 @@ def remove_leftovers(directory: Path, older_than: float = 0) -> list[Path]:
                     entry.unlink(missing_ok=True)
                 removed.append(entry)
     return removed
-
-
-def verify_archive(handle: IO[bytes], expected_sha256: str | None = None) -> list[str]:
-    """Problems found in an archive (an empty list means it is intact).
-
-    Checks the whole file against the checksum recorded when it was made, then
-    every member against the manifest inside it.
-    """
-    if expected_sha256:
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-        if digest.hexdigest() != expected_sha256:
-            return ["the archive's checksum does not match the one recorded when it was made"]
-        handle.seek(0)
-    problems: list[str] = []
-    try:
-        with tarfile.open(fileobj=handle, mode="r:gz") as tar:
-            manifest = None
-            digests: dict[str, str] = {}
-            for member in tar:
-                if not member.isfile():
-                    continue
-                extracted = tar.extractfile(member)
-                if extracted is None:
-                    continue
-                _, _, inner = member.name.partition("/")
-                if inner == "manifest.json":
-                    manifest = json.load(extracted)
-                    continue
-                digest = hashlib.sha256()
-                for chunk in iter(lambda: extracted.read(1 << 20), b""):
-                    digest.update(chunk)
-                digests[inner] = digest.hexdigest()
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        return [f"the archive cannot be read ({type(exc).__name__})"]
-    if manifest is None:
-        return ["the archive has no manifest.json"]
-    for member, entry in manifest.get("files", {}).items():
-        if member not in digests:
-            problems.append(f"{member} is listed in the manifest but missing")
-        elif digests[member] != entry.get("sha256"):
-            problems.append(f"{member} does not match its checksum in the manifest")
-    for member in sorted(digests.keys() - manifest.get("files", {}).keys()):
-        problems.append(f"{member} is not listed in the manifest")
-    return problems

@@ -1,0 +1,184 @@
+"""Fetching every file of the catalog into an archive writer: plan, carry over, then the pool.
+
+1. ``/sync/last_activities`` is read first; with a previous archive the plan is made
+   from it (``backup_plan``), without one everything is fetched.
+2. Carried categories are copied from the previous archive (each checked against its
+   sha256); one that fails the check is fetched instead.
+3. Everything else runs on the executor (``fetch_executor``): fetch jobs, the history's
+   top-up and the watched lists' merges (``incremental``), and the items of every list
+   once the list index is known.
+
+The archive is always complete: the same content as a full backup at that moment.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from backups import archive
+from backups.catalog import CATEGORIES, Category, Role, the
+from backups.services import incremental
+from backups.services.backup_plan import Plan, full_plan, plan_backup
+from backups.services.fetch_executor import Executor, Job, Result, store_whole
+from backups.trakt_client import TraktClient
+
+# Threads per request slot: while one thread reads and stores an answer, another's request is on the wire.
+THREADS_PER_SLOT = 2
+
+ProgressCallback = Callable[[int, int, int], None]  # (categories done, categories in all, pages fetched)
+
+
+def list_ids(value: Any) -> list[str]:
+    """The lists' trakt ids: numbers only, since they go into request paths."""
+    if not isinstance(value, list):
+        return []
+    ids = [item["ids"]["trakt"] for item in value
+           if isinstance(item, dict) and isinstance(item.get("ids"), dict) and item["ids"].get("trakt") is not None]
+    return [str(i) for i in ids if isinstance(i, int) or (isinstance(i, str) and i.isascii() and i.isdigit())]
+
+
+class BackupFetch:
+    """One run's fetching: what is planned, what is done, and the progress it reports."""
+
+    def __init__(self, client: TraktClient, writer: archive.ArchiveWriter, *,
+                 previous: archive.UnpackedArchive | None, concurrency: int, on_progress: ProgressCallback):
+        self.client = client
+        self.writer = writer
+        self.previous = previous
+        self.on_progress = on_progress
+        self.executor = Executor(client, writer, threads=max(1, concurrency) * THREADS_PER_SLOT,
+                                 on_result=self._finished, on_page=self._page)
+        self.done: set[str] = set()  # catalog files finished (fetched, carried or skipped)
+        self.carried: set[str] = set()  # catalog files carried over from the previous archive
+        self.pages = 0
+        self._pages_lock = threading.Lock()
+        self.plan = Plan()
+
+    def run(self) -> dict[str, int]:
+        """Fetch everything into the writer; returns the item count of every category."""
+        self.plan = self._make_plan()
+        fetch = list(self.plan.fetch)
+        for category in self.plan.carry:
+            if self._carry(category):
+                self.done.add(category.file)
+                self.carried.add(category.file)
+            else:
+                fetch.append(category)
+        switch = sys.getswitchinterval()
+        # A thread whose answer has arrived should not wait Python's 5 ms for the GIL while another parses a
+        # page: its next request would leave that much later.
+        sys.setswitchinterval(min(switch, 0.001))
+        try:
+            self.executor.run(start=lambda: self._start(fetch), report=self._report)
+        finally:
+            sys.setswitchinterval(switch)
+        self.done.add(the(Role.LIST_ITEMS).file)
+        self._report()
+        return self._counts()
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def _make_plan(self) -> Plan:
+        # The activities come first, from this thread: the plan is made from them, and this first request
+        # settles the grant (a refresh, if one is due) before the pool's threads share it.
+        category = the(Role.ACTIVITIES)
+        job = Job.of(category)
+        result = store_whole(self.writer, job, self.client.get(job.endpoint, category.params))
+        self._page()
+        self.done.add(category.file)
+        if self.previous is None:
+            return full_plan()
+        return plan_backup(self.previous.activities, result.value)
+
+    def _start(self, fetch: list[Category]) -> None:
+        for category in fetch:
+            self.executor.submit(Job.of(category))
+        if self.plan.top_up is not None:
+            category = self.plan.top_up
+            self.executor.call(
+                lambda: incremental.top_up_history(self.client, self.writer, self.previous, category, self._page),
+                then=self._topped_up)
+        if the(Role.LIST_INDEX).file in self.carried:  # its lists are known already
+            self._start_lists(self.previous.value(self.writer.member(the(Role.LIST_INDEX).file)))
+
+    # -- following up on finished work ---------------------------------------------------------
+
+    def _finished(self, result: Result) -> None:
+        if result.job.category.per_list:
+            return
+        self.done.add(result.job.file)
+        if result.job.category.role is Role.LIST_INDEX and not result.skipped:
+            self._start_lists(result.value)
+
+    def _topped_up(self, new_plays: list[dict] | None) -> None:
+        history = self.plan.top_up
+        if new_plays is None:  # moved below its top: fetch it, and the watched lists, whole
+            for category in [history, *self.plan.merge_after_top_up]:
+                self.executor.submit(Job.of(category))
+            return
+        self.done.add(history.file)
+        for category in self.plan.merge_after_top_up:
+            self.executor.call(self._merge_task(category, new_plays), then=self._merged(category))
+
+    def _merge_task(self, category: Category, new_plays: list[dict]) -> Callable[[], bool]:
+        return lambda: incremental.merge_watched(self.client, self.writer, self.previous, category, new_plays,
+                                                 self._page)
+
+    def _merged(self, category: Category) -> Callable[[bool], None]:
+        def then(merged: bool) -> None:
+            if merged:
+                self.done.add(category.file)
+            else:
+                self.executor.submit(Job.of(category))
+        return then
+
+    def _start_lists(self, index: Any) -> None:
+        category = the(Role.LIST_ITEMS)
+        carry = self.plan.carry_list_items and the(Role.LIST_INDEX).file in self.carried
+        for list_id in list_ids(index):
+            job = Job.of(category, list_id)
+            if not (carry and self._carry_file(job.file)):
+                self.executor.submit(job)
+
+    # -- carrying over ---------------------------------------------------------------------------
+
+    def _carry(self, category: Category) -> bool:
+        if self._carry_file(category.file):
+            return True
+        member = self.writer.member(category.file)
+        if member in self.previous.skipped:  # e.g. VIP only: still not available
+            self.writer.skip(category.file, category.endpoint, self.previous.skipped[member]["reason"])
+            return True
+        return False
+
+    def _carry_file(self, file: str) -> bool:
+        member = self.writer.member(file)
+        path = self.previous.checked_path(member)
+        if path is None:
+            return False
+        self.writer.copy_from(file, path, dict(self.previous.files[member]))
+        return True
+
+    # -- progress and counts -----------------------------------------------------------------------
+
+    def _page(self) -> None:
+        with self._pages_lock:
+            self.pages += 1
+
+    def _report(self) -> None:
+        self.on_progress(len(self.done), len(CATEGORIES), self.pages)
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        files = self.writer.files
+        for category in CATEGORIES:
+            if category.per_list:
+                prefix, suffix = category.file.split("{list_id}")
+                counts[category.file] = sum(entry["items"] for member, entry in files.items()
+                                            if member.startswith(prefix) and member.endswith(suffix + ".json"))
+            elif (member := self.writer.member(category.file)) in files:
+                counts[category.file] = files[member]["items"]
+        return counts
