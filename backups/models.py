@@ -254,6 +254,10 @@ class Backup(models.Model):
         return self._update([self.Status.QUEUED, self.Status.RUNNING], status=self.Status.FAILED,
                             finished=timezone.now(), error=message, error_kind=kind, **fields)
 
+    def record_verification(self, ok: bool) -> None:
+        """The outcome of an integrity check: a damaged archive is never served as good."""
+        self._update(verify_ok=ok, verified_at=timezone.now())
+
     def pin(self) -> None:
         """Keep this backup whatever retention says (a later backup lost much of its data)."""
         self._update(pinned=True)

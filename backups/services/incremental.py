@@ -54,7 +54,8 @@ def top_up_history(client: TraktClient, writer: archive.ArchiveWriter, previous:
             if key is None or key not in new_ids:  # a play shifted onto the next page is kept once
                 new_ids.add(key)
                 new_items.append(item)
-        if len(new_items) > TOP_UP_LIMIT:
+        if page.item_count is None or len(new_items) > min(TOP_UP_LIMIT, page.item_count - old_count):
+            # More new plays than trakt's count has grown by: something below the top moved too.
             return None
     return None
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from backups import archive, storage
 from backups.models import Account, Backup
 
@@ -23,12 +21,6 @@ class Finding:
     newly_damaged: bool = False  # it passed (or was never checked) before this check
 
 
-def _record(backup: Backup, ok: bool) -> None:
-    now = timezone.now()
-    Backup.objects.filter(pk=backup.pk).update(verify_ok=ok, verified_at=now)
-    backup.verify_ok, backup.verified_at = ok, now
-
-
 def checksum_matches(backup: Backup) -> bool:
     """The stored file still has the checksum recorded when it was made (a quick check: the whole file only).
 
@@ -40,7 +32,7 @@ def checksum_matches(backup: Backup) -> bool:
     with storage.open_archive(key) as handle:
         if archive.sha256_stream(handle) == backup.sha256:
             return True
-    _record(backup, False)
+    backup.record_verification(False)
     return False
 
 
@@ -51,7 +43,7 @@ def verify_backup(backup: Backup) -> list[str]:
     else:
         with storage.open_archive(key) as handle:
             problems = archive.verify_archive(handle, backup.sha256 or None)
-    _record(backup, not problems)
+    backup.record_verification(not problems)
     if problems:
         log.warning("archive %s of %s: %s", backup.archive_name, backup.account.username, "; ".join(problems))
     return problems
