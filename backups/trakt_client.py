@@ -245,14 +245,14 @@ class TraktClient:
     def _transfer(self, method: str, url: str, headers: dict, kwargs: dict) -> tuple[requests.Response, bytes] | _Retry:
         """Send the request and read its whole body.
 
-        One of the in-flight slots is held only while trakt works on the request: the request is prepared
-        before, and the body (already sent by trakt) read after, so the next request goes out meanwhile.
+        One of the in-flight slots is held only while the request is at trakt, from sending it to the end of
+        its answer: the request is prepared before, and the answer parsed after, by the caller.
         """
         try:
             prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, **kwargs))
             with self.in_flight:
                 response = self.session.send(prepared, timeout=self.timeout, stream=True)
-            return response, _read_body(response)  # a truncated body raises here
+                return response, _read_body(response)  # a truncated body raises here
         except requests.exceptions.Timeout:
             return _Retry(f"trakt did not answer within {self.timeout} seconds")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
