@@ -23,8 +23,8 @@ Run standalone with ``python -m trakt_emulator --help``; the HTTP control API li
 * ``/_emulator/`` control requests are not logged and get no latency or faults.
 """
 
-from .dataset import PROFILES
+from .profiles import PROFILES
 from .server import Emulator
-from .state import FAULT_KINDS, FaultSpec
+from .faults import FAULT_KINDS, FaultSpec
 
 __all__ = ["Emulator", "FaultSpec", "FAULT_KINDS", "PROFILES"]

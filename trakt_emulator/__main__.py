@@ -11,7 +11,8 @@ import signal
 import sys
 import threading
 
-from .dataset import PROFILES
+from .profiles import PROFILES
+from .shared import compact_number
 from .server import OOB, Emulator
 
 
@@ -42,43 +43,45 @@ def parse_rate(text):
         raise argparse.ArgumentTypeError("rate limit must look like 1000/300")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m trakt_emulator", description="Emulate api.trakt.tv and auth.trakt.tv")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765, help="API port (0: random)")
-    p.add_argument("--auth-port", type=int, default=None, help="OAuth port (default: port+1, or random if port is 0)")
-    p.add_argument("--client-id", default="emulator-client-id")
-    p.add_argument("--client-secret", default="emulator-client-secret")
-    p.add_argument("--redirect-uri", action="append", default=None,
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trakt_emulator", description="Emulate api.trakt.tv and auth.trakt.tv")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="API port (0: random)")
+    parser.add_argument("--auth-port", type=int, default=None, help="OAuth port (default: port+1, or random if port is 0)")
+    parser.add_argument("--client-id", default="emulator-client-id")
+    parser.add_argument("--client-secret", default="emulator-client-secret")
+    parser.add_argument("--redirect-uri", action="append", default=None,
                    help="registered redirect URI (repeatable; default: oob and http://testserver/callback)")
-    p.add_argument("--user", action="append", type=parse_user, default=None,
+    parser.add_argument("--user", action="append", type=parse_user, default=None,
                    help="NAME:PROFILE[:vip][:locked][:seed=N] (repeatable; default demo:small); "
                         "profiles: " + ", ".join(PROFILES))
-    p.add_argument("--latency-ms", type=float, default=0.0)
-    p.add_argument("--token-lifetime", type=float, default=86400)
-    p.add_argument("--rate-limit", type=parse_rate, default=(1000, 300.0), help="LIMIT/PERIOD_SECONDS for GETs")
-    p.add_argument("--write-rate-limit", type=parse_rate, default=(1, 1.0), help="LIMIT/PERIOD_SECONDS for writes")
-    p.add_argument("--device-expires-in", type=float, default=600)
-    p.add_argument("--device-interval", type=float, default=5)
-    p.add_argument("--print-ready", action="store_true", help="(always on) print a READY line once serving")
-    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    args = p.parse_args(argv)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--token-lifetime", type=float, default=86400)
+    parser.add_argument("--rate-limit", type=parse_rate, default=(1000, 300.0), help="LIMIT/PERIOD_SECONDS for GETs")
+    parser.add_argument("--write-rate-limit", type=parse_rate, default=(1, 1.0), help="LIMIT/PERIOD_SECONDS for writes")
+    parser.add_argument("--device-expires-in", type=float, default=600)
+    parser.add_argument("--device-interval", type=float, default=5)
+    parser.add_argument("--print-ready", action="store_true", help="(always on) print a READY line once serving")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
 
     auth_port = args.auth_port
     if auth_port is None:
         auth_port = args.port + 1 if args.port else 0
 
-    def num(x):
-        return int(x) if float(x).is_integer() else x
-
     emu = Emulator(client_id=args.client_id, client_secret=args.client_secret,
                    redirect_uris=args.redirect_uri or [OOB, "http://testserver/callback"],
-                   token_lifetime=num(args.token_lifetime), latency=args.latency_ms / 1000.0,
+                   token_lifetime=compact_number(args.token_lifetime), latency=args.latency_ms / 1000.0,
                    rate_limit=args.rate_limit, write_rate_limit=args.write_rate_limit, host=args.host,
-                   api_port=args.port, auth_port=auth_port, device_expires_in=num(args.device_expires_in),
-                   device_interval=num(args.device_interval), verbose=args.verbose)
-    for u in args.user or [parse_user("demo:small")]:
-        emu.add_user(u["username"], profile=u["profile"], seed=u["seed"], vip=u["vip"], locked=u["locked"])
+                   api_port=args.port, auth_port=auth_port, device_expires_in=compact_number(args.device_expires_in),
+                   device_interval=compact_number(args.device_interval), verbose=args.verbose)
+    for user in args.user or [parse_user("demo:small")]:
+        emu.add_user(user["username"], profile=user["profile"], seed=user["seed"], vip=user["vip"],
+                     locked=user["locked"])
 
     stop = threading.Event()
 
