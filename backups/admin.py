@@ -14,6 +14,7 @@ from backups.forms import AdminLoginForm
 from backups.models import Account, AppCredentials, AuthEvent, Backup
 from backups.services import schedules
 from backups.services.backup_run import queue_backup
+from backups.services.disconnect import backup_under_way, disconnect
 from backups.services.grants import ServiceError, refresh_grant
 
 
@@ -63,8 +64,26 @@ class AuthEventInline(admin.TabularInline):
     show_change_link = False
 
 
+class AccountForm(forms.ModelForm):
+    class Meta:
+        model = Account
+        fields = ["owner", "backup_cron", "keep_last", "keep_monthly"]
+
+    def clean_backup_cron(self) -> str:
+        """Blank means the default schedule; anything else must pass the schedule service's check."""
+        value = self.cleaned_data.get("backup_cron", "")
+        try:
+            return schedules.validate_cron(value) if value.strip() else ""
+        except schedules.InvalidCron as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    """Deleting an account here deletes it for good: revoked at trakt, schedules and archives removed
+    (``disconnect(account, delete_archives=True)``); one with a backup under way cannot be deleted."""
+
+    form = AccountForm
     list_display = ["username", "owner", "status", "token_valid_until", "backup_schedule", "last_backup", "keep_last",
                     "keep_monthly"]
     list_filter = ["status", "owner"]
@@ -92,15 +111,31 @@ class AccountAdmin(admin.ModelAdmin):
         return f"{last.created:%Y-%m-%d %H:%M} {last.get_status_display()}" if last else "—"
 
     def save_model(self, request, obj, form, change):
-        if "backup_cron" in form.changed_data and obj.backup_cron:
-            try:
-                obj.backup_cron = schedules.validate_cron(obj.backup_cron)
-            except schedules.InvalidCron as exc:
-                messages.error(request, str(exc))
-                return
+        cron = obj.backup_cron
         super().save_model(request, obj, form, change)
-        if obj.is_connected:
-            schedules.ensure_account_schedules(obj)
+        if "backup_cron" in form.changed_data:
+            schedules.set_backup_cron(obj, cron, blank_means_default=True)
+
+    def get_deleted_objects(self, objs, request):
+        """Django's own refusal ("would require deleting protected objects") for accounts being backed up."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        busy = [f"{account}: a backup is under way; wait for it to finish" for account in objs
+                if backup_under_way(account)]
+        return deleted, counts, perms_needed, [*protected, *busy]
+
+    def delete_model(self, request, obj):
+        self._delete(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for account in queryset:
+            self._delete(request, account)
+
+    @staticmethod
+    def _delete(request, account: Account) -> None:
+        try:
+            disconnect(account, delete_archives=True)
+        except ServiceError as exc:  # a backup started since the confirmation page
+            messages.error(request, str(exc))
 
     @admin.action(description="Back up now")
     def back_up_now(self, request, queryset):

@@ -7,7 +7,7 @@ import logging
 from backups.models import Account, Backup
 from backups.services import integrity, notify, retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, run_backup
-from backups.services.grants import REFRESH_MARGIN, ReconnectNeeded, ServiceError, refresh_grant
+from backups.services.grants import ReconnectNeeded, ServiceError, refresh_grant
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def refresh_check(account_id: int) -> str:
     if account is None or not account.is_connected:
         return "skipped: not connected"
     try:
-        return "refreshed" if refresh_grant(account, margin=REFRESH_MARGIN) else "still valid"
+        return "refreshed" if refresh_grant(account) else "still valid"  # within refresh_margin(account)
     except ReconnectNeeded:
         return "must be connected again"
     except ServiceError as exc:

@@ -7,7 +7,6 @@ shown as a sentence that says what happened and what to do.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 
@@ -35,8 +34,9 @@ from backups.forms import (
     AppSetupForm, CodeForm, DisconnectForm, ExpectedUserForm, FirstUserForm, LoginForm, ScheduleForm,
 )
 from backups.models import Account, AppCredentials, Backup
-from backups.services import grants, retention, schedules
-from backups.services.backup_run import account_archive_dir, queue_backup
+from backups.services import device_login, grants, schedules
+from backups.services.backup_run import queue_backup
+from backups.services.disconnect import BackupUnderWay, backup_under_way, disconnect
 from backups.services import integrity
 from backups.services.grants import NotConfigured, ServiceError
 
@@ -44,8 +44,6 @@ TRAKT_NEW_APP_URL = "https://trakt.tv/oauth/applications/new"
 RECENT_BACKUPS = 5  # per account on the dashboard; the account page pages through all of them
 BACKUPS_PER_PAGE = 20
 EVENTS_PER_PAGE = 50
-# RFC 8628: on "slow down", poll that many seconds less often from then on.
-SLOW_DOWN_STEP = 5
 
 DEVICE_SESSION_KEY = "device_login"
 REDIRECT_SESSION_KEY = "oauth_redirect"
@@ -144,9 +142,13 @@ def connect(request: HttpRequest) -> HttpResponse:
     return redirect("connect_device")
 
 
-def _device_login(request: HttpRequest) -> dict | None:
-    data = request.session.get(DEVICE_SESSION_KEY)
-    return data if isinstance(data, dict) and data.get("device_code") else None
+def _device_login(request: HttpRequest) -> device_login.DeviceLogin | None:
+    return device_login.DeviceLogin.from_dict(request.session.get(DEVICE_SESSION_KEY))
+
+
+def _keep_device_login(request: HttpRequest, device: device_login.DeviceLogin) -> None:
+    request.session[DEVICE_SESSION_KEY] = device.as_dict()
+    request.session.save()  # now, not after trakt answers: a second tab polling at once sees this poll
 
 
 @login_required
@@ -155,15 +157,14 @@ def connect_device(request: HttpRequest) -> HttpResponse:
     device = _device_login(request)
     form = ExpectedUserForm(initial={"username": request.GET.get("username", "")[:200]})
     qr = None
+    if device is not None and device.expired():
+        request.session.pop(DEVICE_SESSION_KEY, None)
+        messages.error(request, device_login.EXPIRED_MESSAGE)
+        device = None
     if device is not None:
-        if device["expires_at"] <= time.time():
-            request.session.pop(DEVICE_SESSION_KEY, None)
-            messages.error(request, grants.DEVICE_STATES[410][1])
-            device = None
-        else:
-            qr = segno.make(device["verification_url"], error="m").svg_inline(
-                scale=5, border=2, dark="#000", light="#fff", omitsize=True)
-            form = ExpectedUserForm(initial={"username": device.get("username") or ""})
+        qr = segno.make(device.verification_url, error="m").svg_inline(
+            scale=5, border=2, dark="#000", light="#fff", omitsize=True)
+        form = ExpectedUserForm(initial={"username": device.username or ""})
     return render(request, "connect/device.html", _connect_context(request, "device", device=device, qr=qr, form=form))
 
 
@@ -175,68 +176,39 @@ def connect_device_start(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "connect/device.html", _connect_context(request, "device", form=form))
     try:
-        started = grants.start_device_login()
+        device = device_login.start(_expected_username(form.cleaned_data["username"]))
     except NotConfigured:
         return render(request, "connect/device.html", _connect_context(request, "device", form=form, configured=False))
     except ServiceError as exc:
         form.add_error(None, str(exc))
         return render(request, "connect/device.html", _connect_context(request, "device", form=form))
-    now = time.time()
-    request.session[DEVICE_SESSION_KEY] = {
-        "device_code": started["device_code"],
-        "user_code": started["user_code"],
-        "verification_url": started["verification_url"],
-        "interval": started["interval"],
-        "expires_at": now + started["expires_in"],
-        # trakt wants one interval before the first poll
-        "next_poll": now + started["interval"],
-        "username": _expected_username(form.cleaned_data["username"]),
-    }
+    request.session[DEVICE_SESSION_KEY] = device.as_dict()
     return redirect("connect_device")
 
 
 @login_required
 @require_POST
 def connect_device_poll(request: HttpRequest) -> JsonResponse:
-    """One poll of trakt for the browser's device login; never more often than trakt's interval."""
+    """One poll of trakt for the browser's device login; the service never polls faster than trakt's interval."""
     device = _device_login(request)
     if device is None:
         return JsonResponse({"state": "invalid", "done": True,
                              "message": "There is no device login under way. Start again to get a code."})
-    now = time.time()
-    interval = int(device["interval"])
-    if now < device["next_poll"]:
-        return JsonResponse({"state": "wait", "done": False, "interval": interval,
-                             "wait": round(device["next_poll"] - now, 2),
-                             "message": "Waiting for you to approve the code at trakt…"})
-    if now >= device["expires_at"]:
+    step = device_login.poll(device, request.user, before_asking=lambda moved: _keep_device_login(request, moved))
+    if step.done:
         request.session.pop(DEVICE_SESSION_KEY, None)
-        return JsonResponse({"state": "expired", "done": True, "message": grants.DEVICE_STATES[410][1]})
-    device["next_poll"] = now + interval
-    request.session[DEVICE_SESSION_KEY] = device
-    request.session.save()  # a second tab polling at once sees this poll
-    try:
-        result = grants.poll_device_login(device["device_code"], request.user, expected_username=device["username"])
-    except grants.TraktUnreachable as exc:  # a passing outage: the code is still good, keep waiting
-        return JsonResponse({"state": "unreachable", "done": False, "interval": interval, "message": str(exc)})
-    except ServiceError as exc:
-        request.session.pop(DEVICE_SESSION_KEY, None)
-        return JsonResponse({"state": "error", "done": True, "message": str(exc)})
-    if result.state == "connected":
-        request.session.pop(DEVICE_SESSION_KEY, None)
-        messages.success(request, f"Connected the trakt account {result.account.username}. "
+    else:
+        request.session[DEVICE_SESSION_KEY] = device.as_dict()
+    answer = {"state": step.state, "done": step.done, "message": step.message}
+    if step.state == "wait":
+        answer["wait"] = step.wait
+    if not step.done:
+        answer["interval"] = device.interval
+    if step.state == "connected":
+        messages.success(request, f"Connected the trakt account {step.account.username}. "
                                   "Its first backup can start now.")
-        return JsonResponse({"state": "connected", "done": True, "message": result.message,
-                             "redirect": reverse("dashboard") + f"#account-{result.account.pk}"})
-    if result.state in ("pending", "slow_down"):
-        if result.state == "slow_down":
-            interval += SLOW_DOWN_STEP
-            device["interval"] = interval
-            device["next_poll"] = now + interval
-            request.session[DEVICE_SESSION_KEY] = device
-        return JsonResponse({"state": result.state, "done": False, "interval": interval, "message": result.message})
-    request.session.pop(DEVICE_SESSION_KEY, None)
-    return JsonResponse({"state": result.state, "done": True, "message": result.message})
+        answer["redirect"] = reverse("dashboard") + f"#account-{step.account.pk}"
+    return JsonResponse(answer)
 
 
 @login_required
@@ -425,27 +397,21 @@ def account_schedule(request: HttpRequest, pk: int) -> HttpResponse:
 def account_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request, pk)
     form = DisconnectForm(request.POST or None)
-    running = account.backups.filter(status__in=[Backup.Status.QUEUED, Backup.Status.RUNNING]).exists()
     if request.method == "POST" and form.is_valid():
-        if running:
-            messages.error(request, f"A backup of {account.username} is under way: wait for it to finish, "
-                                    "then disconnect the account.")
+        delete_archives = form.cleaned_data["archives"] == DisconnectForm.DELETE
+        username = account.username
+        try:
+            disconnect(account, delete_archives)
+        except BackupUnderWay as exc:
+            messages.error(request, str(exc))
             return redirect("account_disconnect", pk=account.pk)
-        grants.revoke_grant(account)
-        schedules.remove_account_schedules(account)
-        if form.cleaned_data["archives"] == DisconnectForm.DELETE:
-            folder = account_archive_dir(account)
-            for backup in account.backups.select_related("account"):
-                retention.delete_backup(backup)
-            username = account.username
-            account.delete()
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty
+        if delete_archives:
             messages.success(request, f"Disconnected {username} and deleted its archives.")
         else:
-            messages.success(request, f"Disconnected {account.username}. Its archives are kept below; "
+            messages.success(request, f"Disconnected {username}. Its archives are kept below; "
                                       "connect it again at any time to resume its backups.")
         return redirect("dashboard")
+    running = backup_under_way(account)
     return render(request, "accounts/disconnect.html", {
         "account": account, "form": form, "running": running, "backup_count": account.backups.count(),
     })

@@ -2,10 +2,13 @@
 
 The command line, the web views and the scheduled tasks all come through here.
 
-Refresh tokens are single-use and rotate, so a refresh happens under a row lock
-(``select_for_update``) and the new pair is saved in the same transaction: two
-processes refreshing one account at once send one refresh to trakt, and the
-second one simply reads the pair the first one stored.
+Refresh tokens are single-use and rotate: spending one twice kills the grant. So a
+refresh runs under a lease on the account's row (``refresh_lease_owner`` /
+``refresh_lease_until``): a short conditional UPDATE claims it, the request to
+trakt runs with no transaction open (on SQLite no write lock is held while trakt
+thinks), and a short write stores the new pair and ends the lease, only if this
+refresh still holds it. Whoever finds the lease held waits for it to end and then
+reads the pair the holder stored, or claims it once it has expired.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import secrets
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from backups.models import Account, AppCredentials, AuthEvent
@@ -28,10 +35,22 @@ from backups.trakt_client import GrantRejected, TraktClient, TraktError, Unavail
 
 log = logging.getLogger(__name__)
 
-# Refresh when the token has less than this left: a quarter of a 24-hour token, a small part of a 7-day one.
+# Refresh when the token has less than this left, or less than a quarter of its lifetime if that is shorter
+# (``refresh_margin``): a quarter of a 24-hour token, a small part of a 7-day one; a 60-second token every 45 s.
 REFRESH_MARGIN = timedelta(hours=6)
-# Used just before an API call: enough for a backup's first requests to go through.
+# Just before an API call (``use_margin``), likewise capped at a quarter of the token's lifetime: enough for a
+# backup's next requests to go through, without refreshing a short-lived token before every request.
 USE_MARGIN = timedelta(minutes=5)
+LIFETIME_SHARE = 4
+
+# The refresh request itself: a short timeout, few retries and capped waits, so that its lease can be short.
+REFRESH_TIMEOUT = 10
+REFRESH_RETRIES = 2
+REFRESH_MAX_WAIT = 5
+# A writer on SQLite waits up to this long for the database (settings: busy_timeout) before the final write lands.
+DATABASE_WAIT = 60
+# Whoever waits for another's lease looks again after this long, doubling up to the second figure.
+LEASE_POLL_FIRST, LEASE_POLL_LONGEST = 0.05, 0.5
 
 
 class ServiceError(Exception):
@@ -101,6 +120,23 @@ def account_client(account: Account, creds: AppCredentials | None = None, *,
 # -- token source used by the client during API calls ---------------------------------
 
 
+def _capped_by_lifetime(account: Account, cap: timedelta) -> timedelta:
+    """``cap``, or a quarter of the token's lifetime when that is shorter (a token trakt issued for 60 s)."""
+    if not account.token_lifetime:
+        return cap
+    return min(cap, timedelta(seconds=account.token_lifetime / LIFETIME_SHARE))
+
+
+def refresh_margin(account: Account) -> timedelta:
+    """How close to its expiry a token is refreshed ahead of time (the hourly check, ``refresh_grant``)."""
+    return _capped_by_lifetime(account, REFRESH_MARGIN)
+
+
+def use_margin(account: Account) -> timedelta:
+    """How much life a token must have left to be sent with an API request."""
+    return _capped_by_lifetime(account, USE_MARGIN)
+
+
 class AccountTokens:
     """Hands the client a valid access token, refreshing the grant when needed."""
 
@@ -108,8 +144,9 @@ class AccountTokens:
         self.account = account
 
     def access_token(self) -> str:
-        if not self.account.token_valid(USE_MARGIN):
-            refresh_grant(self.account, margin=USE_MARGIN)
+        margin = use_margin(self.account)
+        if not self.account.token_valid(margin):
+            refresh_grant(self.account, margin=margin)
         return self.account.access_token
 
     def refreshed_access_token(self, rejected: str) -> str:
@@ -121,81 +158,184 @@ def log_event(account: Account, kind: str, ok: bool, detail: str) -> AuthEvent:
     return AuthEvent.objects.create(account=account, kind=kind, ok=ok, detail=detail[:2000])
 
 
+GRANT_FIELDS = ["access_token", "refresh_token", "token_expires_at", "token_lifetime", "scope", "status",
+                "status_detail"]
+LEASE_FIELDS = ["refresh_lease_owner", "refresh_lease_until"]
+
+
 def _store_tokens(account: Account, token: dict) -> None:
+    """Put a new pair on the account; a refresh of the previous pair still under way loses its lease."""
+    lifetime = int(float(token.get("expires_in") or 0))
     account.access_token = token["access_token"]
     account.refresh_token = token["refresh_token"]
-    account.token_expires_at = timezone.now() + timedelta(seconds=int(token.get("expires_in") or 0))
+    account.token_expires_at = timezone.now() + timedelta(seconds=lifetime)
+    account.token_lifetime = lifetime or None
     account.scope = str(token.get("scope") or "")[:200]
     account.status = Account.Status.CONNECTED
     account.status_detail = ""
+    _end_lease(account)
+
+
+def _copy_grant(source: Account, target: Account) -> None:
+    for name in GRANT_FIELDS:
+        setattr(target, name, getattr(source, name))
+
+
+# -- refreshing, under a lease ------------------------------------------------------------------
+
+
+def lease_length() -> timedelta:
+    """How long a claimed refresh may take before another process may take it over.
+
+    Longer than the refresh can last from claim to final write: every attempt of the request running to its
+    timeout, the waits between attempts, and the final write waiting for SQLite's write lock; doubled,
+    because a timeout bounds each read from the socket rather than the whole answer. Expiring earlier would
+    let a second process spend the same refresh token, which kills the grant.
+    """
+    attempts = REFRESH_RETRIES + 1
+    request = attempts * REFRESH_TIMEOUT + REFRESH_RETRIES * max(REFRESH_MAX_WAIT, settings.TRAKT_BACKOFF * 2)
+    return timedelta(seconds=2 * request + DATABASE_WAIT)
+
+
+def _refresh_client(creds: AppCredentials) -> TraktClient:
+    return TraktClient(creds.client_id, creds.client_secret, timeout=min(settings.TRAKT_TIMEOUT, REFRESH_TIMEOUT),
+                       max_retries=min(settings.TRAKT_MAX_RETRIES, REFRESH_RETRIES), max_wait=REFRESH_MAX_WAIT)
+
+
+def _new_lease_owner() -> str:
+    """Names the claimant (host and process, for whoever reads the row) and is unique to this one refresh."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(8)}"[:64]
+
+
+def _claim_lease(account: Account, owner: str) -> bool:
+    """One conditional UPDATE: the lease is ours if nobody holds it, or its holder's time is up."""
+    now = timezone.now()
+    free = models.Q(refresh_lease_until__isnull=True) | models.Q(refresh_lease_until__lt=now)
+    claimed = Account.objects.filter(free, pk=account.pk).update(refresh_lease_owner=owner,
+                                                                 refresh_lease_until=now + lease_length())
+    return claimed == 1
+
+
+def _release_lease(account: Account, owner: str) -> None:
+    Account.objects.filter(pk=account.pk, refresh_lease_owner=owner).update(refresh_lease_owner="",
+                                                                            refresh_lease_until=None)
+
+
+def _end_lease(account: Account) -> None:
+    account.refresh_lease_owner = ""
+    account.refresh_lease_until = None
+
+
+def _write_under_lease(account: Account, owner: str, change: Callable[[Account], None]) -> bool:
+    """Apply ``change`` to the account's row and end the lease, if this refresh still holds it (a short write)."""
+    with transaction.atomic():
+        row = Account.objects.select_for_update().get(pk=account.pk)
+        held = row.refresh_lease_owner == owner
+        if held:
+            change(row)
+            _end_lease(row)
+            row.save(update_fields=GRANT_FIELDS + LEASE_FIELDS)
+    _copy_grant(row, account)
+    return held
+
+
+def _reconnect_needed(account: Account) -> ReconnectNeeded:
+    return ReconnectNeeded(
+        f"The trakt account {account.username} must be connected again: "
+        f"run `python manage.py trakt_auth -u {account.username} --device` or reconnect it in the dashboard."
+    )
+
+
+def _claim_when_needed(account: Account, owner: str, needed: Callable[[Account], bool]) -> Account | None:
+    """The account's row under this refresh's lease, or None when no refresh is needed (any more).
+
+    While another process holds the lease, wait (short sleeps) until it ends, and usually find the new pair;
+    a lease whose holder died is claimed once it has expired, so the wait is bounded by the lease's length.
+    """
+    pause = LEASE_POLL_FIRST
+    give_up = time.monotonic() + lease_length().total_seconds() + 5
+    while True:
+        current = Account.objects.get(pk=account.pk)
+        if current.status != Account.Status.CONNECTED or not current.refresh_token:
+            _copy_grant(current, account)
+            raise _reconnect_needed(account)
+        if not needed(current):
+            _copy_grant(current, account)
+            return None
+        if _claim_lease(account, owner):
+            claimed = Account.objects.get(pk=account.pk)  # as the previous holder left it
+            if claimed.is_connected and needed(claimed):
+                return claimed
+            _release_lease(account, owner)
+            continue
+        if time.monotonic() > give_up:
+            raise ServiceError(f"Another refresh of {account.username}'s token is taking too long; try again.")
+        time.sleep(pause)
+        pause = min(2 * pause, LEASE_POLL_LONGEST)
 
 
 def refresh_grant(account: Account, *, margin: timedelta | None = None, stale_access_token: str | None = None,
                   force: bool = False) -> bool:
     """Refresh the account's grant if it needs it. Returns True when this call refreshed it.
 
-    Needs it: ``force``; or the token is within ``margin`` of expiry; or the caller
-    holds ``stale_access_token`` (trakt rejected it, or the user asked for a refresh)
-    and nobody has replaced it while we waited for the lock.
+    Needs it: ``force``; or the token is within ``margin`` (default: ``refresh_margin``) of expiry; or the
+    caller holds ``stale_access_token`` (trakt rejected it, or the user asked for a refresh) and nobody has
+    replaced it meanwhile. At most one refresh of a grant runs at a time (the lease), and none holds a
+    database transaction open while it waits for trakt.
     """
-    creds = app_credentials()
-    failure: str | None = None
-    transient: TraktError | None = None
-    with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
-        if locked.status != Account.Status.CONNECTED or not locked.refresh_token:
-            _copy_grant(locked, account)
-            raise ReconnectNeeded(
-                f"The trakt account {account.username} must be connected again: "
-                f"run `python manage.py trakt_auth -u {account.username} --device` or reconnect it in the dashboard."
-            )
+    def needed(current: Account) -> bool:
         if stale_access_token is not None:
-            needed = locked.access_token == stale_access_token
-        elif force:
-            needed = True
-        else:
-            needed = not locked.token_valid(margin if margin is not None else REFRESH_MARGIN)
-        if not needed:  # someone else refreshed while we waited for the lock
-            _copy_grant(locked, account)
-            return False
-        # The row lock (on SQLite: the database's write lock) is held across this call: keep it short.
-        client = TraktClient(creds.client_id, creds.client_secret, timeout=min(settings.TRAKT_TIMEOUT, 10),
-                             max_retries=min(settings.TRAKT_MAX_RETRIES, 2), max_wait=5)
-        try:
-            token = client.refresh(locked.refresh_token, settings.TRAKT_OOB_REDIRECT_URI)
-        except GrantRejected as exc:
-            failure = str(exc)
-            locked.status = Account.Status.NEEDS_RECONNECT
-            locked.status_detail = "trakt rejected the saved grant during a refresh; connect the account again."
-            locked.save(update_fields=["status", "status_detail"])
-            log_event(locked, AuthEvent.Kind.REFRESH, False, failure)
-        except TraktError as exc:
-            transient = exc  # raised below, after this transaction: a raise here would roll its log back
-        else:
-            _store_tokens(locked, token)
-            locked.save(update_fields=["access_token", "refresh_token", "token_expires_at", "scope", "status",
-                                       "status_detail"])
-            log_event(locked, AuthEvent.Kind.REFRESH, True,
-                      f"Token refreshed; valid until {locked.token_expires_at:%Y-%m-%d %H:%M} UTC.")
-        _copy_grant(locked, account)
-    if transient is not None:
-        log_event(account, AuthEvent.Kind.REFRESH, False, str(transient))
-        raise ServiceError(f"The token of {account.username} could not be refreshed: {transient}") from transient
-    if failure is not None:
-        log.warning("refresh of %s rejected: %s", account.username, failure)
-        from backups.services import notify
+            return current.access_token == stale_access_token
+        return force or not current.token_valid(margin if margin is not None else refresh_margin(current))
 
-        notify.account_needs_reconnect(account)
-        raise ReconnectNeeded(
-            f"trakt rejected the saved grant of {account.username}: connect it again with "
-            f"`python manage.py trakt_auth -u {account.username} --device` or from the dashboard."
-        )
+    creds = app_credentials()
+    owner = _new_lease_owner()
+    claimed = _claim_when_needed(account, owner, needed)
+    if claimed is None:
+        return False
+    try:
+        token = _refresh_client(creds).refresh(claimed.refresh_token, settings.TRAKT_OOB_REDIRECT_URI)
+    except GrantRejected as exc:
+        _refresh_rejected(account, owner, exc)
+    except TraktError as exc:
+        _release_lease(account, owner)
+        log_event(account, AuthEvent.Kind.REFRESH, False, str(exc))
+        raise ServiceError(f"The token of {account.username} could not be refreshed: {exc}") from exc
+    except BaseException:
+        _release_lease(account, owner)
+        raise
+    if not _write_under_lease(account, owner, lambda row: _store_tokens(row, token)):
+        _refresh_outlived_lease(account, creds, token)
+    log_event(account, AuthEvent.Kind.REFRESH, True,
+              f"Token refreshed; valid until {account.token_expires_at:%Y-%m-%d %H:%M} UTC.")
     return True
 
 
-def _copy_grant(source: Account, target: Account) -> None:
-    for name in ("access_token", "refresh_token", "token_expires_at", "scope", "status", "status_detail"):
-        setattr(target, name, getattr(source, name))
+def _refresh_rejected(account: Account, owner: str, exc: GrantRejected) -> None:
+    """trakt refused the refresh token: the account must be connected again; say so everywhere."""
+    def mark_needs_reconnect(row: Account) -> None:
+        row.status = Account.Status.NEEDS_RECONNECT
+        row.status_detail = "trakt rejected the saved grant during a refresh; connect the account again."
+
+    log_event(account, AuthEvent.Kind.REFRESH, False, str(exc))
+    if not _write_under_lease(account, owner, mark_needs_reconnect):  # reconnected meanwhile: that grant stands
+        raise ServiceError(f"The grant of {account.username} changed while its token was being refreshed.") from exc
+    log.warning("refresh of %s rejected: %s", account.username, exc)
+    from backups.services import notify
+
+    notify.account_needs_reconnect(account)
+    raise ReconnectNeeded(
+        f"trakt rejected the saved grant of {account.username}: connect it again with "
+        f"`python manage.py trakt_auth -u {account.username} --device` or from the dashboard."
+    ) from exc
+
+
+def _refresh_outlived_lease(account: Account, creds: AppCredentials, token: dict) -> None:
+    """The account was reconnected or disconnected while trakt answered (or the lease ran out): the new pair
+    is stored nowhere, so it is revoked rather than left alive at trakt."""
+    _revoke_quietly(app_client(creds), token["access_token"])
+    log_event(account, AuthEvent.Kind.REFRESH, False, "The grant changed while its token was being refreshed.")
+    raise ServiceError(f"The grant of {account.username} changed while its token was being refreshed; try again.")
 
 
 # -- connecting an account -------------------------------------------------------------
@@ -388,21 +528,26 @@ def authorize_url(redirect_uri: str, state: str, code_challenge: str | None = No
 
 
 def revoke_grant(account: Account) -> None:
-    """Revoke the token at trakt (best effort) and forget it here."""
+    """Revoke the token at trakt (best effort) and forget it here.
+
+    The request to trakt runs outside any transaction; the short write after it also ends any refresh under
+    way, whose new pair is then revoked by that refresh itself.
+    """
+    token = Account.objects.get(pk=account.pk).access_token
+    detail = "Disconnected."
+    if token:
+        try:
+            app_client().revoke(token)
+            detail = "Token revoked at trakt; disconnected."
+        except (TraktError, NotConfigured) as exc:
+            detail = f"Disconnected; trakt could not revoke the token ({exc})."
     with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
-        token = locked.access_token
-        detail = "Disconnected."
-        if token:
-            try:
-                app_client().revoke(token)
-                detail = "Token revoked at trakt; disconnected."
-            except (TraktError, NotConfigured) as exc:
-                detail = f"Disconnected; trakt could not revoke the token ({exc})."
-        locked.access_token = locked.refresh_token = ""
-        locked.token_expires_at = None
-        locked.status = Account.Status.DISCONNECTED
-        locked.status_detail = ""
-        locked.save()
-        log_event(locked, AuthEvent.Kind.REVOKE, True, detail)
-        _copy_grant(locked, account)
+        row = Account.objects.select_for_update().get(pk=account.pk)
+        row.access_token = row.refresh_token = ""
+        row.token_expires_at = row.token_lifetime = None
+        row.status = Account.Status.DISCONNECTED
+        row.status_detail = ""
+        _end_lease(row)
+        row.save(update_fields=GRANT_FIELDS + LEASE_FIELDS)
+        log_event(row, AuthEvent.Kind.REVOKE, True, detail)
+    _copy_grant(row, account)

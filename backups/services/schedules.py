@@ -106,12 +106,18 @@ def ensure_account_schedules(account: Account) -> None:
                 next_run=existing.next_run if existing and existing.next_run else timezone.now())
 
 
-def set_backup_cron(account: Account, expression: str) -> str:
-    cron = validate_cron(expression)
+def set_backup_cron(account: Account, expression: str, *, blank_means_default: bool = False) -> str:
+    """Validate and store the account's backup schedule, and update its schedule (if it is connected).
+
+    ``blank_means_default``: an empty expression goes back to the default schedule (the admin's form); the
+    dashboard asks for an expression instead.
+    """
+    cron = "" if blank_means_default and not (expression or "").strip() else validate_cron(expression)
     account.backup_cron = cron
     account.save(update_fields=["backup_cron"])
-    ensure_account_schedules(account)
-    return cron
+    if account.is_connected:
+        ensure_account_schedules(account)
+    return backup_cron(account)
 
 
 def remove_account_schedules(account: Account) -> None:

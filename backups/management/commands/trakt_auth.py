@@ -1,9 +1,7 @@
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.management.commands._base import find_account, user_errors
-from backups.services import grants
+from backups.services import device_login, grants
 
 
 class Command(BaseCommand):
@@ -40,20 +38,14 @@ class Command(BaseCommand):
         )
 
     def _device(self, owner, username):
-        login = grants.start_device_login()
-        self.stdout.write(f"Open {login['verification_url']} and enter the code {login['user_code']}")
+        login = device_login.start(username)
+        self.stdout.write(f"Open {login.verification_url} and enter the code {login.user_code}")
         self.stdout.write(f"(signed in to trakt as {username}). Waiting for approval…")
         self.stdout.flush()
-        interval = login["interval"]
-        deadline = time.monotonic() + login["expires_in"]
-        while time.monotonic() < deadline:
-            time.sleep(interval)
-            poll = grants.poll_device_login(login["device_code"], owner, expected_username=username)
-            if poll.state == "connected":
-                return poll.account
-            if poll.state == "slow_down":
-                interval += 5
-                self.stderr.write(f"trakt asked to poll more slowly; now every {interval} seconds.")
-            elif poll.state != "pending":
-                raise CommandError(poll.message.replace("Start again", "Run the command again"))
-        raise CommandError("The code expired before it was approved. Run the command again to get a new one.")
+        step = device_login.wait_for_approval(login, owner, on_slow_down=self._slower)
+        if step.state != "connected":
+            raise CommandError(step.message.replace("Start again", "Run the command again"))
+        return step.account
+
+    def _slower(self, interval: int) -> None:
+        self.stderr.write(f"trakt asked to poll more slowly; now every {interval} seconds.")
