@@ -164,7 +164,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         fault = emu.state.match_fault(host, self.command, path)
         if fault:
             entry["fault"] = fault.kind
-        self._serve(entry, fault, query, body, started)
+        if host != "api":  # the flight recorder counts the data requests of a client's pool
+            return self._serve(entry, fault, query, body, started)
+        began = emu.state.flight.begin()
+        try:
+            self._serve(entry, fault, query, body, started)
+        finally:
+            emu.state.flight.end(began)
 
     def _serve(self, entry: dict, fault, query: dict, body: bytes, started: float) -> None:
         """Answer one logged request, with its fault (if any) before or after the real work."""

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 
+from .flight import FlightRecorder
 from .oauth import App, OAuthStore
 from .reads import Obj, full_data, page_of, resolve_get
 from .shared import compact_number, iso, slugify, stable_int, unique_slug
@@ -42,6 +43,7 @@ class State(OAuthStore):
         self.get_windows = {}    # username -> deque of GET times
         self.write_windows = {}  # username -> deque of write times
         self.log = []
+        self.flight = FlightRecorder()
         self.faults = []
         self.counters = {"refreshes": 0, "refresh_failures": 0, "rate_limited": 0, "tokens_issued": 0,
                          "family_kills": 0}
@@ -224,6 +226,7 @@ class State(OAuthStore):
             self.log = []
             for k in self.counters:
                 self.counters[k] = 0
+        self.flight.reset()
 
     def stats(self):
         with self.lock:
@@ -235,7 +238,8 @@ class State(OAuthStore):
                 by_host[e["host"]] = by_host.get(e["host"], 0) + 1
             out = {"total": len(self.log), "by_status": by_status, "by_path": by_path, "by_host": by_host}
             out.update(self.counters)
-            return out
+        out["flight"] = self.flight.summary()
+        return out
 
     # ------------------------------------------------------------------ serving user data
     def serve_get(self, username, path, query):
