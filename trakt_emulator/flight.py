@@ -25,16 +25,16 @@ class FlightRecorder:
             self.first: float | None = None
             self.last: float | None = None
 
-    def begin(self) -> float:
+    def begin(self) -> Flight:
         moment = time.monotonic()
         with self._lock:
             self.now += 1
             self.most = max(self.most, self.now)
             if self.first is None:
                 self.first = moment
-        return moment
+        return Flight(self, moment)
 
-    def end(self, began: float) -> None:
+    def _end(self, began: float) -> None:
         moment = time.monotonic()
         with self._lock:
             self.now -= 1
@@ -46,3 +46,18 @@ class FlightRecorder:
             span = (self.last - self.first) if self.first is not None and self.last is not None else 0.0
             return {"busy_seconds": round(self.busy, 4), "span_seconds": round(span, 4), "max_in_flight": self.most,
                     "average_in_flight": round(self.busy / span, 3) if span else 0.0}
+
+
+class Flight:
+    """One request in flight. It lands when its answer goes out (before the bytes are written: a client that
+    reads the last byte and sends its next request at once must not be seen with one request too many)."""
+
+    def __init__(self, recorder: FlightRecorder, began: float):
+        self._recorder = recorder
+        self._began = began
+        self._landed = False
+
+    def land(self) -> None:
+        if not self._landed:
+            self._landed = True
+            self._recorder._end(self._began)

@@ -164,13 +164,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         fault = emu.state.match_fault(host, self.command, path)
         if fault:
             entry["fault"] = fault.kind
-        if host != "api":  # the flight recorder counts the data requests of a client's pool
-            return self._serve(entry, fault, query, body, started)
-        began = emu.state.flight.begin()
+        self.flight = emu.state.flight.begin() if host == "api" else None  # the data requests of a pool
         try:
             self._serve(entry, fault, query, body, started)
         finally:
-            emu.state.flight.end(began)
+            self._land()
+
+    def _land(self) -> None:
+        if getattr(self, "flight", None) is not None:
+            self.flight.land()
 
     def _serve(self, entry: dict, fault, query: dict, body: bytes, started: float) -> None:
         """Answer one logged request, with its fault (if any) before or after the real work."""
@@ -203,6 +205,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if remaining > 0:
             emu._sleep(remaining)
         emu.state.record(entry)
+        self._land()
         self._send(resp)
 
     def _record_and_reset(self, entry: dict) -> None:
