@@ -25,7 +25,7 @@ EMAIL_ENABLED = True
 NOTIFY_EMAILS = ["owner@example.com"]
 # Tasks run in the calling process unless a test starts a cluster (a worker process gets Q_SYNC=0).
 # On a shared Redis or bucket (the services pass), each pytest-xdist worker keeps its own queue and archive
-# prefix; tests.helpers.app_env hands both to the processes a test starts (Q_CLUSTER_NAME, S3_PREFIX).
+# prefix; tests.support.app_env hands both to the processes a test starts (Q_CLUSTER_NAME, S3_PREFIX).
 Q_CLUSTER = {  # noqa: F405
     **Q_CLUSTER,  # noqa: F405
     "name": os.environ.get("Q_CLUSTER_NAME") or f"trakt-backup-{_worker}",

@@ -8,33 +8,23 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
+from backups import storage
 from backups.catalog import CATEGORIES
 from backups.models import Account, AuthEvent, Backup
-from tests.conftest import CLIENT_ID, CLIENT_SECRET
-from backups import storage
-from django.conf import settings
-from tests.helpers import local_archive, manage, read_archive
+from tests.support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    assert_archive_matches,
+    connect_account,
+    local_archive,
+    manage,
+    read_archive,
+    start_manage,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def assert_archive_matches(path: Path, emulator, username: str) -> dict:
-    """Every file equals the emulator's data for its endpoint; every item appears exactly once."""
-    manifest, files = read_archive(path)
-    expected = emulator.user_data(username)
-    assert manifest["username"] == username
-    assert manifest["format_version"] == 1
-    assert set(files) == set(manifest["files"]), "manifest and archive disagree"
-    for member, entry in manifest["files"].items():
-        assert files[member] == expected[entry["endpoint"]], f"{member} differs from trakt's data"
-        if isinstance(files[member], list):
-            assert entry["items"] == len(files[member])
-            if "item_count" in entry:
-                assert entry["item_count"] == len(files[member])
-    history = files["sync/history.json"]
-    assert len({item["id"] for item in history}) == len(history)
-    return manifest
 
 
 def test_setup_auth_backup_as_the_scripts_did(trakt, admin_user, settings, tmp_path):
@@ -81,8 +71,6 @@ def test_setup_auth_backup_as_the_scripts_did(trakt, admin_user, settings, tmp_p
 
 
 def test_token_expiring_during_the_backup_is_refreshed(trakt, admin_user, tmp_path):
-    from tests.conftest import connect_account
-
     connect_account(trakt, "alice", admin_user, profile="small")
     trakt.set_latency(0.01)
 
@@ -118,8 +106,6 @@ def test_token_expiring_during_the_backup_is_refreshed(trakt, admin_user, tmp_pa
     ],
 )
 def test_transient_faults_still_give_a_complete_archive(trakt, admin_user, kind, options, tmp_path):
-    from tests.conftest import connect_account
-
     connect_account(trakt, "alice", admin_user, profile="small")
     trakt.inject(kind, path=r"^/sync/history", after=1, times=2, **options)
     trakt.inject(kind, path=r"^/users/me/lists/.+/items", times=1, **options)
@@ -129,8 +115,6 @@ def test_transient_faults_still_give_a_complete_archive(trakt, admin_user, kind,
 
 
 def test_revoked_grant_fails_clearly_and_leaves_nothing(trakt, admin_user):
-    from tests.conftest import connect_account
-
     account = connect_account(trakt, "alice", admin_user, profile="small")
     trakt.revoke_grants("alice")
     result = manage("trakt_backup", "-u", "alice", emulator=trakt)
@@ -145,7 +129,7 @@ def test_revoked_grant_fails_clearly_and_leaves_nothing(trakt, admin_user):
     backup = Backup.objects.get()
     assert backup.status == Backup.Status.FAILED and "connect" in backup.error
     folder = Path(settings.ARCHIVE_DIR) / "alice"
-    assert not folder.exists() or list(folder.iterdir()) == []
+    assert folder.is_dir() and list(folder.iterdir()) == []  # the account's folder, empty
 
 
 def test_code_for_another_trakt_user_is_refused(trakt, admin_user):
@@ -168,17 +152,9 @@ def test_bad_code_is_refused_with_a_sentence(trakt, admin_user):
 
 def start_device_command(trakt):
     """`trakt_auth -u alice --device` in its own process; returns it and the user code it printed."""
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, app_env
-
     trakt.add_user("alice", profile="tiny")
     trakt.device_interval = 1
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "trakt_auth", "-u", "alice", "--device"],
-        cwd=ROOT, env=app_env(trakt), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = start_manage("trakt_auth", "-u", "alice", "--device", emulator=trakt, stdin=None, text=True)
     first = proc.stdout.readline()
     assert "/activate" in first
     return proc, first.strip().split()[-1]
@@ -204,8 +180,6 @@ def test_device_flow_denied_stops_with_a_message(trakt, admin_user):
 
 
 def test_refresh_command_and_two_processes_refreshing_at_once(trakt, admin_user):
-    from tests.conftest import connect_account
-
     account = connect_account(trakt, "alice", admin_user, profile="tiny")
     trakt.reset_log()
     trakt.set_latency(0.8)  # the refresh takes long enough for both processes to hold the same old token

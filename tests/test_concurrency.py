@@ -10,28 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from backups.models import Account, AuthEvent, Backup
 from backups.services.backup_run import BackupAlreadyRunning, run_backup, start_backup
 from backups.services.grants import account_client, refresh_grant
-from tests.conftest import connect_account
-from tests.helpers import archive_copy
-from tests.test_backup_commands import assert_archive_matches
+from tests.support import archive_copy, assert_archive_matches, connect_account, in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_thread(function):
-    """Run function in a worker thread with a database connection of its own, closed at the end."""
-
-    def run(*args):
-        try:
-            return function(*args)
-        finally:
-            connection.close()
-
-    return run
 
 
 def test_ten_accounts_backed_up_at_once_each_get_a_complete_archive(trakt, admin_user, settings, tmp_path):

@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -16,23 +15,17 @@ import pytest
 import requests
 from urllib3.util import SKIP_HEADER
 
-from trakt_emulator import Emulator
+from tests.support import CLIENT_ID, CLIENT_SECRET, OOB, ROOT
 
-CID, SECRET = "cid", "secret"
-CALLBACK = "http://testserver/callback"
-OOB = "urn:ietf:wg:oauth:2.0:oob"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CID, SECRET = CLIENT_ID, CLIENT_SECRET
+CALLBACK = "http://testserver/connect/callback"  # the second redirect URI of the shared `emulator` fixture
 
 
 @pytest.fixture
-def emu():
-    e = Emulator(client_id=CID, client_secret=SECRET, redirect_uris=[OOB, CALLBACK])
-    e.start()
-    e.add_user("alice", profile="tiny", seed=1)
-    try:
-        yield e
-    finally:
-        e.stop()
+def emu(emulator):
+    """The shared emulator, on its own (no app), with alice's tiny account seeded."""
+    emulator.add_user("alice", profile="tiny", seed=1)
+    return emulator
 
 
 def session(token=None, ua="pytest-trakt/1.0"):

@@ -17,8 +17,7 @@ from backups.services.backup_run import run_backup
 from backups.services.grants import ServiceError, connect_with_code, save_app_credentials
 from backups.services.schedules import InvalidCron, set_backup_cron, validate_cron
 from django_q.models import Schedule
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, connect_account
-from tests.helpers import ROOT, app_env, archive_copy, read_archive
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, app_env, archive_copy, connect_account, read_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

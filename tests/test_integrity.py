@@ -13,9 +13,7 @@ import pytest
 
 from backups.models import Backup
 from backups.services.backup_run import run_backup
-from tests.conftest import connect_account
-from tests.helpers import manage, read_archive
-from tests.test_backup_commands import assert_archive_matches
+from tests.support import assert_archive_matches, connect_account, damage_archive, find, manage, read_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,10 +150,7 @@ def test_a_tampered_member_with_a_rerecorded_checksum_is_caught_by_the_manifest(
 def test_a_damaged_previous_archive_is_not_carried_over(archives, trakt, settings):
     """The next backup starts from trakt again, not from a damaged archive: nothing is lost."""
     damaged, _ = archives
-    path = _path(damaged)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 3] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage_archive(damaged.archive_key, 1 / 3)
     trakt.add_plays("alice", 3)
     backup = run_backup(damaged.account)
     assert backup.status == Backup.Status.SUCCESS, backup.error
@@ -170,17 +165,14 @@ def test_a_damaged_archive_is_never_served_as_good(archives, trakt, admin_user):
     from django.test import Client
 
     damaged, _ = archives
-    path = _path(damaged)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    damage_archive(damaged.archive_key, mask=0x01)  # one bit
     assert _verify(trakt).returncode == 1
 
     client = Client()
     client.force_login(admin_user)
-    page = client.get(f"/accounts/{damaged.account.pk}/").content.decode()
-    assert "damaged" in page.lower(), "no indicator for the damaged archive on the account page"
+    row = find(client.get(f"/accounts/{damaged.account.pk}/"), f"#backup-{damaged.pk}")
+    assert row.select(".integrity-bad"), "no indicator for the damaged archive on the account page"
     response = client.get(f"/backups/{damaged.pk}/download")
-    assert response.status_code != 200 or "attachment" not in response.get("Content-Disposition", ""), (
+    assert response.status_code == 404 and "Content-Disposition" not in response, (
         "the damaged archive was served as a good download"
     )

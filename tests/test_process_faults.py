@@ -6,23 +6,17 @@ is a real file-size limit (RLIMIT_FSIZE) on that process, so write() fails with 
 
 from __future__ import annotations
 
-import hashlib
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from backups.models import Backup
-from backups.services.backup_run import BackupAlreadyRunning, run_backup, start_backup
-from tests.conftest import connect_account
-from tests.helpers import ROOT, app_env
-from tests.test_backup_commands import assert_archive_matches
+from backups.services.backup_run import run_backup
+from tests.support import ROOT, app_env, assert_archive_matches, connect_account, killed_midway, sha256_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,33 +27,11 @@ def local_archives(settings):
         pytest.skip("needs the archives on the local disk")
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_killed_backup_leaves_no_archive_and_the_next_run_cleans_up(trakt, admin_user, settings):
     account = connect_account(trakt, "alice", admin_user, profile="small")
     trakt.reset_log()
     trakt.set_latency(0.2)  # about 60 requests, 4 at a time: a run of a few seconds
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "trakt_backup", "-u", "alice"],
-        cwd=ROOT, env=app_env(trakt), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_for(lambda: trakt.count(method="GET") >= 16 or proc.poll() is not None, 60, "pages to be served")
-        assert proc.poll() is None, "the backup finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    killed_midway("trakt_backup", "-u", "alice", emulator=trakt, requests=16)
     trakt.set_latency(0)
 
     folder = Path(settings.ARCHIVE_DIR) / account.archive_folder
@@ -71,12 +43,7 @@ def test_killed_backup_leaves_no_archive_and_the_next_run_cleans_up(trakt, admin
     dead = Backup.objects.get()
     assert dead.status == Backup.Status.RUNNING and dead.heartbeat is not None
 
-    # Until its heartbeat is older than BACKUP_TIMEOUT the dead run still holds the account: no second run.
-    with pytest.raises(BackupAlreadyRunning, match="already under way"):
-        start_backup(account)
-    settings.BACKUP_TIMEOUT = 1
-    _wait_for(lambda: time.time() - Backup.objects.get(pk=dead.pk).heartbeat.timestamp() > 1.2, 10, "a stale beat")
-
+    # Its process is gone, so the next run may start at once (tests/test_run_lifecycle.py), and cleans up.
     backup = run_backup(account)
     assert backup.status == Backup.Status.SUCCESS, backup.error
     dead.refresh_from_db()
@@ -129,7 +96,7 @@ def test_full_disk_fails_cleanly_and_keeps_every_earlier_archive(trakt, admin_us
     earlier = run_backup(account, full=True)
     assert earlier.status == Backup.Status.SUCCESS, earlier.error
     folder = Path(settings.ARCHIVE_DIR) / account.archive_folder
-    archives = {p: _digest(p) for p in folder.iterdir()}
+    archives = {p: sha256_of(p) for p in folder.iterdir()}
     assert list(archives) == [folder / earlier.archive_name]
     database = own_database()
     limit = database.stat().st_size + (1 << 20)
@@ -144,7 +111,7 @@ def test_full_disk_fails_cleanly_and_keeps_every_earlier_archive(trakt, admin_us
     assert "free space" in lines[0] and "could not be written" in lines[0], lines[0]
     status, error = _last_backup_row(database)
     assert status == Backup.Status.FAILED and "free space" in error
-    assert {p: _digest(p) for p in folder.iterdir()} == archives, "an earlier archive changed, or a file was left"
+    assert {p: sha256_of(p) for p in folder.iterdir()} == archives, "an earlier archive changed, or a file was left"
     assert not list(Path(settings.ARCHIVE_DIR).rglob(".*")), "a temporary file or folder was left behind"
 
 

@@ -6,13 +6,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support import find, find_all, start_manage
 
 
 def free_port() -> int:
@@ -28,9 +27,8 @@ def test_serve_on_a_fresh_data_folder_renders_pages_and_stops_on_ctrl_c(tmp_path
     env.update(DJANGO_SETTINGS_MODULE="trakt_web.settings", DATA_DIR=str(tmp_path / "data"),
                STATIC_ROOT=str(tmp_path / "static"), STATIC_MANIFEST="true", WEB_WORKERS="1")
     env.pop("DEBUG", None)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = start_manage("serve", "--host", "127.0.0.1", "--port", str(port), env=env, stdin=None,
+                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         page = None
@@ -42,9 +40,10 @@ def test_serve_on_a_fresh_data_folder_renders_pages_and_stops_on_ctrl_c(tmp_path
             except OSError:
                 time.sleep(0.5)
         assert page is not None, "the server did not answer"
-        assert "<title>Welcome" in page
+        assert find(page, "title").text.startswith("Welcome")
         assert (tmp_path / "static" / "staticfiles.json").is_file()
-        css = page.split('href="/static/css/')[1].split('"')[0]
+        stylesheets = [link["href"] for link in find_all(page, "link[rel=stylesheet]")]
+        css = next(href for href in stylesheets if href.startswith("/static/css/")).removeprefix("/static/css/")
         assert css != "app.css" and css.endswith(".css")  # hashed name, served by whitenoise
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/css/{css}", timeout=5) as response:
             assert response.status == 200

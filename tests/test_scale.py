@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -28,8 +27,7 @@ from django_q.tasks import async_task
 from backups import storage
 from backups.models import Backup
 from backups.services.backup_run import BackupAlreadyRunning, queue_backup
-from tests.conftest import connect_account
-from tests.helpers import ROOT, app_env, archive_copy, read_archive
+from tests.support import app_env, archive_copy, connect_account, read_archive, start_manage
 
 ACCOUNTS = 20
 WORKER_PROCESSES = 2
@@ -56,8 +54,8 @@ def workers(trakt, tmp_path, monkeypatch):
     procs = []
     for number in range(WORKER_PROCESSES):
         log = open(tmp_path / f"worker{number}.log", "w+")  # noqa: SIM115 - closed below
-        procs.append((subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
-                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
+        procs.append((start_manage("qcluster", env=env, stdin=None, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True), log))
     try:
         deadline = time.monotonic() + 30
         while len(Stat.get_all(broker)) < WORKER_PROCESSES:  # both clusters up before anything is queued

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -27,9 +26,7 @@ from backups.services import retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, queue_backup, recover_stale_backups, start_backup
 from backups.services.grants import REFRESH_MARGIN
 from backups.tasks import refresh_check
-from tests.conftest import connect_account
-from tests.helpers import damage_archive
-from tests.helpers import ROOT, app_env
+from tests.support import app_env, connect_account, damage_archive, find, page_text, start_manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -298,8 +295,7 @@ def test_real_qcluster_takes_a_due_backup_and_stops_cleanly(trakt, admin_user, s
     Schedule.objects.filter(name=schedules.backup_schedule_name(account)).update(
         next_run=timezone.now() - timedelta(minutes=1))
     env = app_env(trakt, Q_SYNC="0")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = start_manage("qcluster", env=env, stdin=None, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -337,8 +333,9 @@ def test_daily_verification_marks_damage_once_and_the_dashboard_stops_serving_it
     assert len(apprise_target.received) == 1
     client = Client()
     client.force_login(admin_user)
-    page = client.get("/").content.decode()
-    assert "Damaged or missing" in page and f"/backups/{backup.pk}/download" not in page
+    row = find(client.get("/"), f"#backup-{backup.pk}")
+    assert find(row, ".integrity-bad").text == "Damaged or missing" and not row.select("a.download")
+    assert f"/backups/{backup.pk}/download" not in client.get("/").content.decode()
     response = client.get(f"/backups/{backup.pk}/download")
-    assert response.status_code == 404 and "integrity check" in response.content.decode()
+    assert response.status_code == 404 and "integrity check" in page_text(response)
     assert Schedule.objects.filter(name=schedules.VERIFY_NAME).count() == 1

@@ -21,8 +21,7 @@ from backups import crypto
 from backups.models import Account, AppCredentials, AuthEvent, Backup
 from backups.services.backup_run import run_backup
 from backups.services.grants import ServiceError, connect_with_code, refresh_grant
-from tests.conftest import CLIENT_SECRET, connect_account
-from tests.helpers import app_env, manage
+from tests.support import CLIENT_SECRET, app_env, connect_account, manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

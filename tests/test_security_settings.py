@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.helpers import ROOT
+from tests.support import ROOT
 
 PRODUCTION = {
     "USE_HTTPS": "true",

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from backups.models import Account, AppCredentials, AuthEvent
+from tests.support import find, find_all, page_text, parse
 
 pytestmark = pytest.mark.django_db
 
@@ -18,18 +19,18 @@ OOB = "urn:ietf:wg:oauth:2.0:oob"
 # -- device code --------------------------------------------------------------------------
 
 
-def start_device(client, emu, username: str = "") -> dict:
-    emu.device_interval = 1
+def start_device(client, trakt, username: str = "") -> dict:
+    trakt.device_interval = 1
     response = client.post("/connect/device/start", {"username": username})
     assert response.status_code == 302 and response["Location"] == "/connect/device/"
     return client.session["device_login"]
 
 
-def poll(client, emu=None, *, interval_passed: bool = True) -> dict:
+def poll(client, trakt=None, *, interval_passed: bool = True) -> dict:
     """One poll from the page; by default as if the browser had waited the interval (here and at trakt)."""
     if interval_passed:
-        if emu is not None:
-            emu.advance_clock(1)
+        if trakt is not None:
+            trakt.advance_clock(1)
         session = client.session
         device = session["device_login"]
         device["next_poll"] = 0
@@ -40,52 +41,53 @@ def poll(client, emu=None, *, interval_passed: bool = True) -> dict:
     return response.json()
 
 
-def device_polls(emu) -> int:
-    return emu.count(r"^/oauth/device/token$")
+def device_polls(trakt) -> int:
+    return trakt.count(r"^/oauth/device/token$")
 
 
-def test_device_page_shows_code_url_and_qr(emu, alice_client):
-    page = alice_client.get("/connect/device/").content.decode()
-    assert "Get a code" in page
-    device = start_device(alice_client, emu)
-    page = alice_client.get("/connect/device/").content.decode()
-    assert device["user_code"] in page
-    assert f'href="{emu.auth_url}/activate"' in page
-    assert '<svg viewBox="' in page and 'class="segno"' in page  # the QR code, inline and server-made
-    assert 'data-interval="1"' in page and 'data-poll-url="/connect/device/poll"' in page
-    assert "<script>" not in page and "style=" not in page  # the CSP allows neither
+def test_device_page_shows_code_url_and_qr(trakt, alice_client):
+    assert find(alice_client.get("/connect/device/"), "#device-start").text == "Get a code"
+    device = start_device(alice_client, trakt)
+    response = alice_client.get("/connect/device/")
+    assert find(response, "#user-code").text == device["user_code"]
+    assert find(response, "#verification-url")["href"] == f"{trakt.auth_url}/activate"
+    qr = find(response, "figure.qr svg")  # the QR code, inline and server-made
+    assert "segno" in qr.classes and "viewbox" in qr.attrs  # the parser lowers attribute names
+    section = find(response, "section#device")
+    assert (section["data-interval"], section["data-poll-url"]) == ("1", "/connect/device/poll")
+    elements = list(parse(response).iter())  # the CSP allows neither inline scripts nor inline styles
+    assert not [e for e in elements if (e.tag == "script" and "src" not in e.attrs) or "style" in e.attrs]
 
 
-def test_device_approved_connects_the_account_for_the_signed_in_user(emu, alice, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    device = start_device(alice_client, emu)
-    assert poll(alice_client, emu)["state"] == "pending"
-    emu.approve_device(device["user_code"], "alice-trakt")
-    result = poll(alice_client, emu)
+def test_device_approved_connects_the_account_for_the_signed_in_user(trakt, alice, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    device = start_device(alice_client, trakt)
+    assert poll(alice_client, trakt)["state"] == "pending"
+    trakt.approve_device(device["user_code"], "alice-trakt")
+    result = poll(alice_client, trakt)
     assert result["state"] == "connected" and result["done"]
     account = Account.objects.get()
     assert result["redirect"] == f"/#account-{account.pk}"
     assert account.username == "alice-trakt" and account.owner == alice and account.is_connected
     assert account.auth_events.filter(kind=AuthEvent.Kind.DEVICE, ok=True).exists()
     assert "device_login" not in alice_client.session
-    dashboard = alice_client.get("/").content.decode()
-    assert "Connected the trakt account alice-trakt" in dashboard
+    assert "Connected the trakt account alice-trakt" in find(alice_client.get("/"), ".messages").text
 
 
-def test_poll_endpoint_never_polls_trakt_faster_than_the_interval(emu, alice_client):
-    start_device(alice_client, emu)
+def test_poll_endpoint_never_polls_trakt_faster_than_the_interval(trakt, alice_client):
+    start_device(alice_client, trakt)
     result = poll(alice_client, interval_passed=False)  # right after the start: too early
     assert result["state"] == "wait" and 0 < result["wait"] <= 1
-    assert device_polls(emu) == 0
-    assert poll(alice_client, emu)["state"] == "pending"
-    assert device_polls(emu) == 1
+    assert device_polls(trakt) == 0
+    assert poll(alice_client, trakt)["state"] == "pending"
+    assert device_polls(trakt) == 1
     for _ in range(3):  # a page (or a script) hammering the endpoint
         assert poll(alice_client, interval_passed=False)["state"] == "wait"
-    assert device_polls(emu) == 1
+    assert device_polls(trakt) == 1
 
 
-def test_slow_down_increases_the_interval(emu, alice_client):
-    start_device(alice_client, emu)
+def test_slow_down_increases_the_interval(trakt, alice_client):
+    start_device(alice_client, trakt)
     assert poll(alice_client)["state"] == "pending"
     result = poll(alice_client)  # forced at once: trakt answers 429
     assert result["state"] == "slow_down" and not result["done"]
@@ -94,9 +96,9 @@ def test_slow_down_increases_the_interval(emu, alice_client):
     assert poll(alice_client, interval_passed=False)["state"] == "wait"
 
 
-def test_device_denied(emu, alice_client):
-    device = start_device(alice_client, emu)
-    emu.deny_device(device["user_code"])
+def test_device_denied(trakt, alice_client):
+    device = start_device(alice_client, trakt)
+    trakt.deny_device(device["user_code"])
     result = poll(alice_client)
     assert result == {"state": "denied", "done": True,
                       "message": "The request was denied at trakt. Start again if that was a mistake."}
@@ -104,35 +106,35 @@ def test_device_denied(emu, alice_client):
     assert "device_login" not in alice_client.session
 
 
-def test_device_expired_at_trakt(emu, alice_client):
-    start_device(alice_client, emu)
-    emu.advance_clock(601)
+def test_device_expired_at_trakt(trakt, alice_client):
+    start_device(alice_client, trakt)
+    trakt.advance_clock(601)
     result = poll(alice_client)
     assert result["state"] == "expired" and result["done"]
     assert "expired before it was approved" in result["message"]
     assert not Account.objects.exists()
 
 
-def test_device_expired_here_is_not_polled(emu, alice_client):
-    start_device(alice_client, emu)
+def test_device_expired_here_is_not_polled(trakt, alice_client):
+    start_device(alice_client, trakt)
     session = alice_client.session
     session["device_login"] = {**session["device_login"], "expires_at": 0}
     session.save()
-    page = alice_client.get("/connect/device/").content.decode()
+    page = page_text(alice_client.get("/connect/device/"))
     assert "The code expired before it was approved. Start again" in page
     assert "Get a code" in page
     assert poll_without_session(alice_client)["state"] == "invalid"
-    assert device_polls(emu) == 0
+    assert device_polls(trakt) == 0
 
 
 def poll_without_session(client) -> dict:
     return client.post("/connect/device/poll").json()
 
 
-def test_device_code_unknown_or_used(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    device = start_device(alice_client, emu)
-    emu.approve_device(device["user_code"], "alice-trakt")
+def test_device_code_unknown_or_used(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    device = start_device(alice_client, trakt)
+    trakt.approve_device(device["user_code"], "alice-trakt")
     assert poll(alice_client)["state"] == "connected"
     session = alice_client.session
     session["device_login"] = device  # the same code, polled again
@@ -147,28 +149,28 @@ def test_device_code_unknown_or_used(emu, alice_client):
     assert Account.objects.count() == 1
 
 
-def test_device_code_for_another_trakt_account_is_refused(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    device = start_device(alice_client, emu, username="someone-else")
-    emu.approve_device(device["user_code"], "alice-trakt")
+def test_device_code_for_another_trakt_account_is_refused(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    device = start_device(alice_client, trakt, username="someone-else")
+    trakt.approve_device(device["user_code"], "alice-trakt")
     result = poll(alice_client)
     assert result["state"] == "error" and result["done"]
     assert "belongs to the trakt account alice-trakt, not someone-else" in result["message"]
     assert not Account.objects.exists()
 
 
-def test_device_start_when_trakt_is_unreachable(emu, alice_client):
-    emu.stop()
+def test_device_start_when_trakt_is_unreachable(trakt, alice_client):
+    trakt.stop()
     response = alice_client.post("/connect/device/start", {"username": ""})
     assert response.status_code == 200
-    page = response.content.decode()
+    page = page_text(response)
     assert "The device login could not be started" in page and "try again" in page
     assert "device_login" not in alice_client.session
 
 
-def test_device_poll_when_trakt_is_unreachable(emu, alice_client):
-    start_device(alice_client, emu)
-    emu.inject("reset", path=r"^/oauth/device/token$", times=None)
+def test_device_poll_when_trakt_is_unreachable(trakt, alice_client):
+    start_device(alice_client, trakt)
+    trakt.inject("reset", path=r"^/oauth/device/token$", times=None)
     result = poll(alice_client)
     # a passing outage: the code is still good, so the page says so and keeps waiting
     assert result["state"] == "unreachable" and not result["done"]
@@ -181,19 +183,19 @@ def test_device_poll_when_trakt_is_unreachable(emu, alice_client):
 
 @pytest.mark.parametrize("path", ["/connect/device/", "/connect/pin/", "/connect/redirect/", "/"])
 def test_connect_pages_say_the_app_is_not_set_up(path, alice_client, bob_client):
-    page = alice_client.get(path).content.decode()
-    assert "The trakt app is not set up yet" in page and 'href="/setup/"' in page
-    page = bob_client.get(path).content.decode()
-    assert "The trakt app is not set up yet" in page and "Ask your admin" in page
-    assert 'href="/setup/"' not in page
+    response = alice_client.get(path)
+    assert "The trakt app is not set up yet" in page_text(response) and find_all(response, "main a[href=/setup/]")
+    response = bob_client.get(path)
+    assert "The trakt app is not set up yet" in page_text(response) and "Ask your admin" in page_text(response)
+    assert not find_all(response, "a[href=/setup/]")
 
 
 def test_nothing_is_stored_when_the_app_is_not_set_up(db, alice_client):
     response = alice_client.post("/connect/device/start", {"username": ""})
-    assert "The trakt app is not set up yet" in response.content.decode()
+    assert "The trakt app is not set up yet" in page_text(response)
     assert "device_login" not in alice_client.session
     response = alice_client.post("/connect/pin/", {"code": "abc", "username": ""})
-    assert "The trakt app is not set up yet" in response.content.decode()
+    assert "The trakt app is not set up yet" in page_text(response)
     response = alice_client.post("/connect/redirect/", {"username": ""})
     assert response.status_code == 200 and "oauth_redirect" not in alice_client.session
     assert not Account.objects.exists() and not AppCredentials.objects.exists()
@@ -202,18 +204,17 @@ def test_nothing_is_stored_when_the_app_is_not_set_up(db, alice_client):
 # -- PIN / out-of-band code -------------------------------------------------------------------
 
 
-def test_pin_page_links_to_trakts_authorize_page(emu, alice_client):
-    page = alice_client.get("/connect/pin/").content.decode()
-    url = re.search(r'href="([^"]+)"[^>]*id="authorize-link"', page).group(1).replace("&amp;", "&")
-    assert url.startswith(emu.auth_url + "/oauth/authorize?")
+def test_pin_page_links_to_trakts_authorize_page(trakt, alice_client):
+    url = find(alice_client.get("/connect/pin/"), "#authorize-link")["href"]
+    assert url.startswith(trakt.auth_url + "/oauth/authorize?")
     query = parse_qs(urlparse(url).query)
     assert query["redirect_uri"] == [OOB] and query["response_type"] == ["code"]
     assert query["client_id"] == [AppCredentials.current().client_id] and query["state"][0]
 
 
-def test_pin_code_connects(emu, alice, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+def test_pin_code_connects(trakt, alice, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    code = trakt.issue_code("alice-trakt", redirect_uri=OOB)
     response = alice_client.post("/connect/pin/", {"code": f"  {code} ", "username": "Alice-Trakt"})
     account = Account.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/#account-{account.pk}"
@@ -221,10 +222,10 @@ def test_pin_code_connects(emu, alice, alice_client):
     assert account.auth_events.filter(kind=AuthEvent.Kind.EXCHANGE, ok=True).count() == 1
 
 
-def test_reconnecting_updates_the_same_account(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
+def test_reconnecting_updates_the_same_account(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
     for _ in range(2):
-        code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+        code = trakt.issue_code("alice-trakt", redirect_uri=OOB)
         alice_client.post("/connect/pin/", {"code": code, "username": ""})
     assert Account.objects.count() == 1
     assert Account.objects.get().auth_events.count() == 2
@@ -236,52 +237,52 @@ def test_reconnecting_updates_the_same_account(emu, alice_client):
     ("", "This field is required."),
     ("x" * 201, "Ensure this value has at most 200 characters"),
 ])
-def test_pin_bad_code(emu, alice_client, code, message):
+def test_pin_bad_code(trakt, alice_client, code, message):
     response = alice_client.post("/connect/pin/", {"code": code, "username": ""})
     assert response.status_code == 200
-    assert message in response.content.decode()
+    assert message in page_text(response)
     assert not Account.objects.exists()
 
 
-def test_pin_code_used_twice(emu, alice_client, bob_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    code = emu.issue_code("alice-trakt", redirect_uri=OOB)
+def test_pin_code_used_twice(trakt, alice_client, bob_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    code = trakt.issue_code("alice-trakt", redirect_uri=OOB)
     alice_client.post("/connect/pin/", {"code": code, "username": ""})
     response = alice_client.post("/connect/pin/", {"code": code, "username": ""})
-    assert "trakt did not accept that code" in response.content.decode()
+    assert "trakt did not accept that code" in page_text(response)
 
 
-def test_pin_code_of_another_trakt_account(emu, alice_client):
-    emu.add_user("mallory", profile="tiny")
-    code = emu.issue_code("mallory", redirect_uri=OOB)
+def test_pin_code_of_another_trakt_account(trakt, alice_client):
+    trakt.add_user("mallory", profile="tiny")
+    code = trakt.issue_code("mallory", redirect_uri=OOB)
     response = alice_client.post("/connect/pin/", {"code": code, "username": "alice-trakt"})
-    assert "That code belongs to the trakt account mallory, not alice-trakt" in response.content.decode()
+    assert "That code belongs to the trakt account mallory, not alice-trakt" in page_text(response)
     assert not Account.objects.exists()
 
 
-def test_trakt_account_of_another_user_is_not_taken_over(emu, alice_client, bob_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    alice_client.post("/connect/pin/", {"code": emu.issue_code("alice-trakt", redirect_uri=OOB), "username": ""})
-    response = bob_client.post("/connect/pin/", {"code": emu.issue_code("alice-trakt", redirect_uri=OOB),
+def test_trakt_account_of_another_user_is_not_taken_over(trakt, alice_client, bob_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    alice_client.post("/connect/pin/", {"code": trakt.issue_code("alice-trakt", redirect_uri=OOB), "username": ""})
+    response = bob_client.post("/connect/pin/", {"code": trakt.issue_code("alice-trakt", redirect_uri=OOB),
                                                  "username": ""})
-    assert "already connected by another user" in response.content.decode()
+    assert "already connected by another user" in page_text(response)
     assert Account.objects.get().owner.username == "alice"
 
 
-def test_pin_when_trakt_is_unreachable(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
-    code = emu.issue_code("alice-trakt", redirect_uri=OOB)
-    emu.inject("reset", path=r"^/oauth/token$", times=None)
+def test_pin_when_trakt_is_unreachable(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    code = trakt.issue_code("alice-trakt", redirect_uri=OOB)
+    trakt.inject("reset", path=r"^/oauth/token$", times=None)
     response = alice_client.post("/connect/pin/", {"code": code, "username": ""})
-    page = response.content.decode()
+    page = page_text(response)
     assert "The code could not be exchanged" in page and "try again later" in page
     assert not Account.objects.exists()
 
 
-def test_pin_when_trakt_is_down(emu, alice_client):
-    emu.stop()
+def test_pin_when_trakt_is_down(trakt, alice_client):
+    trakt.stop()
     response = alice_client.post("/connect/pin/", {"code": "abc", "username": ""})
-    assert "The code could not be exchanged: The connection to trakt failed" in response.content.decode()
+    assert "The code could not be exchanged: The connection to trakt failed" in page_text(response)
     assert not Account.objects.exists()
 
 
@@ -304,70 +305,72 @@ def approve_at_trakt(authorize_url: str, username: str, decision: str = "approve
     return answer.headers["Location"]
 
 
-def test_redirect_flow_with_pkce(emu, alice, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
+def come_back(client, location: str):
+    """The browser following trakt's redirect back to this installation."""
+    return client.get(location.replace("http://testserver", ""))
+
+
+def assert_refused(response, message: str) -> None:
+    """The callback refused the sign-in with MESSAGE and stored no account."""
+    assert response.status_code == 400
+    assert message in page_text(response)
+    assert not Account.objects.exists()
+
+
+def test_redirect_flow_with_pkce(trakt, alice, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
     url, pending = begin_redirect(alice_client)
     query = parse_qs(urlparse(url).query)
-    assert url.startswith(emu.auth_url + "/oauth/authorize?")
+    assert url.startswith(trakt.auth_url + "/oauth/authorize?")
     assert query["redirect_uri"] == ["http://testserver/connect/callback"]
     assert query["state"] == [pending["state"]] and query["code_challenge_method"] == ["S256"]
     back = approve_at_trakt(url, "alice-trakt")
     assert back.startswith("http://testserver/connect/callback?")
-    response = alice_client.get(back.replace("http://testserver", ""))
+    response = come_back(alice_client, back)
     account = Account.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/#account-{account.pk}"
     assert account.owner == alice and account.username == "alice-trakt"
     assert "oauth_redirect" not in alice_client.session
 
 
-def test_redirect_state_mismatch_is_refused(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
+def test_redirect_state_mismatch_is_refused(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
     url, _ = begin_redirect(alice_client)
     back = approve_at_trakt(url, "alice-trakt")
     forged = re.sub(r"state=[^&]+", "state=forged", back).replace("http://testserver", "")
     response = alice_client.get(forged)
     assert response.status_code == 400
-    page = response.content.decode()
+    page = page_text(response)
     assert "does not match a sign-in started from this browser" in page and "Nothing was stored" in page
     assert not Account.objects.exists()
-    assert emu.count(r"^/oauth/token$") == 0  # the code was never even sent to trakt
+    assert trakt.count(r"^/oauth/token$") == 0  # the code was never even sent to trakt
     # the genuine answer is refused too now: the pending sign-in was used up
-    assert alice_client.get(back.replace("http://testserver", "")).status_code == 400
+    assert come_back(alice_client, back).status_code == 400
 
 
-def test_callback_without_a_started_sign_in(emu, alice_client):
-    response = alice_client.get("/connect/callback?code=abc&state=xyz")
-    assert response.status_code == 400
-    assert "This sign-in did not start here" in response.content.decode()
+def test_callback_without_a_started_sign_in(trakt, alice_client):
+    assert_refused(alice_client.get("/connect/callback?code=abc&state=xyz"), "This sign-in did not start here")
 
 
-def test_redirect_pkce_verifier_is_checked_by_trakt(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
+def test_redirect_pkce_verifier_is_checked_by_trakt(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
     url, pending = begin_redirect(alice_client)
     back = approve_at_trakt(url, "alice-trakt")
     session = alice_client.session
     session["oauth_redirect"] = {**pending, "verifier": "a-different-verifier-of-enough-length-0123456789"}
     session.save()
-    response = alice_client.get(back.replace("http://testserver", ""))
-    assert response.status_code == 400
-    assert "trakt did not accept that code" in response.content.decode()
-    assert not Account.objects.exists()
+    assert_refused(come_back(alice_client, back), "trakt did not accept that code")
 
 
-def test_redirect_denied(emu, alice_client):
-    emu.add_user("alice-trakt", profile="tiny")
+def test_redirect_denied(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
     url, _ = begin_redirect(alice_client)
     back = approve_at_trakt(url, "alice-trakt", decision="deny")
-    response = alice_client.get(back.replace("http://testserver", ""))
-    assert response.status_code == 400
-    assert "You denied the request at trakt" in response.content.decode()
-    assert not Account.objects.exists()
+    assert_refused(come_back(alice_client, back), "You denied the request at trakt")
 
 
-def test_redirect_of_another_trakt_account(emu, alice_client):
-    emu.add_user("mallory", profile="tiny")
+def test_redirect_of_another_trakt_account(trakt, alice_client):
+    trakt.add_user("mallory", profile="tiny")
     url, _ = begin_redirect(alice_client, username="alice-trakt")
     back = approve_at_trakt(url, "mallory")
-    response = alice_client.get(back.replace("http://testserver", ""))
-    assert "belongs to the trakt account mallory, not alice-trakt" in response.content.decode()
-    assert not Account.objects.exists()
+    assert_refused(come_back(alice_client, back), "belongs to the trakt account mallory, not alice-trakt")

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from backups import storage
 from backups.models import Backup
-from tests.conftest import connect_account
+from tests.support import connect_account, page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +26,8 @@ def streamed_downloads(settings):
 
 
 @pytest.fixture
-def backup(emu, alice, alice_client) -> Backup:
-    account = connect_account(emu, "alice-trakt", alice)
+def backup(trakt, alice, alice_client) -> Backup:
+    account = connect_account(trakt, "alice-trakt", alice)
     alice_client.post(f"/accounts/{account.pk}/backup")
     backup = Backup.objects.get(account=account)
     assert backup.status == Backup.Status.SUCCESS
@@ -73,19 +73,19 @@ def test_a_missing_file_gives_a_page_with_words(backup, alice_client):
     response = alice_client.get(f"/backups/{backup.pk}/download")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
-    page = response.content.decode()
-    assert "This archive cannot be downloaded" in page and "no longer in the archive folder" in page
-    assert "Back up now" in page
+    text = page_text(response)
+    assert "This archive cannot be downloaded" in text and "no longer in the archive folder" in text
+    assert "Back up now" in text
 
 
 def test_failed_or_running_backups_have_nothing_to_download(backup, alice_client):
     failed = Backup.objects.create(account=backup.account, status=Backup.Status.FAILED, error="trakt was down.",
                                    archive_name=backup.archive_name)
     response = alice_client.get(f"/backups/{failed.pk}/download")
-    assert response.status_code == 404 and "failed, so it has no archive" in response.content.decode()
+    assert response.status_code == 404 and "failed, so it has no archive" in page_text(response)
     running = Backup.objects.create(account=backup.account, status=Backup.Status.RUNNING, started=timezone.now())
     response = alice_client.get(f"/backups/{running.pk}/download")
-    assert response.status_code == 404 and "is still running" in response.content.decode()
+    assert response.status_code == 404 and "is still running" in page_text(response)
 
 
 def test_a_tampered_archive_name_cannot_leave_the_archive_folder(backup, alice_client):
@@ -105,11 +105,11 @@ def test_no_url_serves_the_archive_folder(backup, alice_client):
     key = backup.archive_key
     data_relative = archive_dir.relative_to(Path(settings.DATA_DIR).resolve()) if archive_dir.is_relative_to(
         Path(settings.DATA_DIR).resolve()) else Path("archives")
-    for path in [f"/static/{key}", f"/static/archives/{key}", f"/static/../{data_relative}/{key}",
-                 f"/static/%2e%2e/{data_relative}/{key}", f"/{key}", f"/archives/{key}", f"/media/{key}"]:
-        response = alice_client.get(path)
-        assert response.status_code in (302, 404), path
-        assert not getattr(response, "streaming", False) or b"manifest" not in body(response), path
+    paths = [f"/static/{key}", f"/static/archives/{key}", f"/static/../{data_relative}/{key}",
+             f"/static/%2e%2e/{data_relative}/{key}", f"/{key}", f"/archives/{key}", f"/media/{key}"]
+    responses = {path: alice_client.get(path) for path in paths}
+    assert {path: response.status_code for path, response in responses.items()} == dict.fromkeys(paths, 404)
+    assert not [path for path, response in responses.items() if getattr(response, "streaming", False)]
 
 
 @pytest.mark.skipif(storage.is_local(), reason="archives are in a local folder: they are streamed, never redirected")
@@ -121,6 +121,6 @@ def test_s3_downloads_redirect_to_a_short_lived_signed_url(backup, alice_client,
     response = alice_client.get(f"/backups/{backup.pk}/download")
     assert response.status_code == 302
     signed = response["Location"]
-    assert "Signature" in signed or "X-Amz-Signature" in signed
+    assert "Signature=" in signed  # the query carries the signature (X-Amz-Signature= in version 4)
     fetched = requests.get(signed, timeout=30)
     assert fetched.status_code == 200 and len(fetched.content) == backup.size

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from backups.forms import LOGIN_FAILURE_LIMIT
-from tests.web_fixtures import PASSWORD
+from tests.support import PASSWORD, page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def test_every_page_leads_to_the_first_user_form_while_nobody_exists(client):
     assert client.get("/static/css/app.css").status_code == 200
     page = client.get("/first-run/")
     assert page.status_code == 200
-    assert b"Create the admin account" in page.content
+    assert "Create the admin account" in page_text(page)
 
 
 def test_first_user_becomes_the_admin_and_the_form_is_gone_for_good(client):
@@ -56,7 +56,7 @@ def test_first_user_becomes_the_admin_and_the_form_is_gone_for_good(client):
 def test_first_user_form_explains_its_errors(client):
     response = client.post("/first-run/", {"username": "root", "password1": "short", "password2": "other"})
     assert response.status_code == 200
-    assert b"The two password fields didn" in response.content
+    assert "The two password fields didn’t match." in page_text(response)
     assert not User.objects.exists()
 
 
@@ -82,11 +82,11 @@ def test_repeated_failed_logins_are_throttled(alice):
     for _ in range(LOGIN_FAILURE_LIMIT):
         response = client.post("/login/", {"username": "alice", "password": "wrong"})
         assert response.status_code == 200
-        assert b"Please enter a correct username and password" in response.content
+        assert "Please enter a correct username and password" in page_text(response)
     # now even the right password is refused, with a sentence saying how long to wait
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
-    assert b"Too many failed sign-ins for alice from your address. Wait 15 minutes" in response.content
+    assert "Too many failed sign-ins for alice from your address. Wait 15 minutes" in page_text(response)
     assert client.get("/").status_code == 302
     # another address is not blocked, nor another username from this address
     other = Client(REMOTE_ADDR="10.0.0.9")
@@ -100,7 +100,7 @@ def test_throttle_counts_are_shared_through_the_database_cache(alice):
     for _ in range(LOGIN_FAILURE_LIMIT):
         Client().post("/login/", {"username": "ALICE", "password": "wrong"})  # a new "process" each time
     response = Client().post("/login/", {"username": "alice", "password": PASSWORD})
-    assert b"Too many failed sign-ins" in response.content
+    assert "Too many failed sign-ins" in page_text(response)
 
 
 def test_a_success_resets_the_count(alice):
