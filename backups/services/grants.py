@@ -364,13 +364,8 @@ def _same_user(expected: str, settings_json: dict) -> bool:
     return expected.strip().lower() in names
 
 
-def connect(token: dict, owner, *, kind: str, expected_username: str | None = None) -> Account:
-    """Store a fresh grant: read whose it is, check it, and create or update the account.
-
-    Nothing is stored if the check fails; the new token is then revoked at trakt.
-    """
-    creds = app_credentials()
-    probe = TraktClient(creds.client_id, creds.client_secret, tokens=_FixedToken(token["access_token"]))
+def _token_owner(probe: TraktClient, token: dict, expected_username: str | None) -> dict:
+    """The trakt user a fresh token belongs to (``/users/settings``' ``user``), checked against the expected one."""
     try:
         info = probe.get_json("/users/settings")
     except TraktError as exc:
@@ -384,21 +379,37 @@ def connect(token: dict, owner, *, kind: str, expected_username: str | None = No
             f"That code belongs to the trakt account {user['username']}, not {expected_username}: "
             "sign in to trakt as the right user and get a new code."
         )
+    return user
+
+
+def _account_to_store(owner, user: dict, trakt_id: str) -> Account | None:
+    """The existing account this grant is for (same trakt id, or the owner's same name from before ids), locked."""
+    account = Account.objects.select_for_update().filter(trakt_id=trakt_id).first() if trakt_id else None
+    if account is None:
+        account = Account.objects.select_for_update().filter(
+            owner=owner, username__iexact=user["username"], trakt_id=""
+        ).first()
+    return account
+
+
+def connect(token: dict, owner, *, kind: str, expected_username: str | None = None) -> Account:
+    """Store a fresh grant: read whose it is, check it, and create or update the account.
+
+    Nothing is stored if the check fails; the new token is then revoked at trakt.
+    """
+    creds = app_credentials()
+    probe = TraktClient(creds.client_id, creds.client_secret, tokens=_FixedToken(token["access_token"]))
+    user = _token_owner(probe, token, expected_username)
     ids = user.get("ids") or {}
     trakt_id = str(ids.get("uuid") or ids.get("trakt") or ids.get("slug") or "")[:100]
     with transaction.atomic():
-        account = (Account.objects.select_for_update().filter(trakt_id=trakt_id).first() if trakt_id else None)
-        if account is None:
-            account = Account.objects.select_for_update().filter(
-                owner=owner, username__iexact=user["username"], trakt_id=""
-            ).first()
-        if account is not None and account.owner_id != owner.pk:
+        existing = _account_to_store(owner, user, trakt_id)
+        if existing is not None and existing.owner_id != owner.pk:
             _revoke_quietly(probe, token["access_token"])
             raise ServiceError(
                 f"The trakt account {user['username']} is already connected by another user of this installation."
             )
-        created = account is None
-        account = account or Account(owner=owner)
+        account = existing or Account(owner=owner)
         account.username = str(user["username"])[:200]
         account.slug = str(ids.get("slug") or "")[:200]
         account.trakt_id = trakt_id
@@ -409,7 +420,7 @@ def connect(token: dict, owner, *, kind: str, expected_username: str | None = No
         except IntegrityError as exc:  # a concurrent connect of the same trakt account
             raise ServiceError("This trakt account was connected at the same moment by another request.") from exc
         log_event(account, kind, True,
-                  f"{'Connected' if created else 'Reconnected'}; token valid until "
+                  f"{'Reconnected' if existing else 'Connected'}; token valid until "
                   f"{account.token_expires_at:%Y-%m-%d %H:%M} UTC.")
     from backups.services import schedules
 

@@ -124,11 +124,6 @@ def remove_account_schedules(account: Account) -> None:
     Schedule.objects.filter(name__in=[backup_schedule_name(account), refresh_schedule_name(account)]).delete()
 
 
-def next_backup(account: Account) -> datetime | None:
-    schedule = Schedule.objects.filter(name=backup_schedule_name(account)).only("next_run").first()
-    return schedule.next_run if schedule else None
-
-
 def ensure_global_schedules() -> None:
     """Housekeeping every 15 minutes: recover dead runs, apply retention, re-check schedules."""
     existing = Schedule.objects.filter(name=MAINTENANCE_NAME).first()
