@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # trakt-backup: one image for the web server (default command) and the worker (`python manage.py qcluster`).
-# See docs/deployment.md.
+# See the README's "Deployment" section.
 
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

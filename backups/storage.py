@@ -9,6 +9,7 @@ retention, verification) goes through the functions here, by key
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO
 
@@ -18,9 +19,21 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 
 
+class ArchiveFolder(FileSystemStorage):
+    """Local storage in ``ARCHIVE_DIR``, read each time it is used: ARCHIVE_DIR is the one truth, even when
+    tests or commands change it after the storage was first opened."""
+
+    @property
+    def base_location(self) -> str:
+        return str(settings.ARCHIVE_DIR)
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+
 def storage():
-    if is_local():  # built per call: ARCHIVE_DIR is the one truth, even when tests or commands change it
-        return FileSystemStorage(location=str(settings.ARCHIVE_DIR), base_url=None)
+    """The archives' storage, as ``STORAGES["archives"]`` in settings configures it."""
     return storages["archives"]
 
 
@@ -34,7 +47,7 @@ def _checked(key: str) -> str:
 
 
 def is_local() -> bool:
-    return settings.ARCHIVE_STORAGE == "local"
+    return isinstance(storage(), FileSystemStorage)
 
 
 def publish(local_path: Path, key: str) -> None:
@@ -65,7 +78,7 @@ def local_path(key: str) -> Path | None:
 
 def signed_url(key: str) -> str | None:
     """A short-lived download URL (S3 only; local archives are streamed by the app)."""
-    if is_local() or not getattr(settings, "S3_REDIRECT_DOWNLOADS", False):
+    if is_local() or not settings.S3_REDIRECT_DOWNLOADS:
         return None
     return storage().url(_checked(key))
 

@@ -1,4 +1,4 @@
-"""Settings for trakt-backup, read from the environment (see README: Configuration)."""
+"""Settings for trakt-backup, read from the environment (see the README: Deployment, "Environment variables")."""
 
 from __future__ import annotations
 
@@ -149,11 +149,10 @@ WHITENOISE_USE_FINDERS = True
 # Where finished archives are kept: "local" (ARCHIVE_DIR) or "s3" (any S3-compatible bucket).
 # Archives are always built in ARCHIVE_DIR first; with s3 they are uploaded when complete.
 ARCHIVE_STORAGE = envstr("ARCHIVE_STORAGE", "local").strip().lower()
+# STORAGES["archives"] is the one place backups/storage.py finds them.
 if ARCHIVE_STORAGE == "local":
-    STORAGES["archives"] = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(ARCHIVE_DIR), "base_url": None},
-    }
+    STORAGES["archives"] = {"BACKEND": "backups.storage.ArchiveFolder"}  # always ARCHIVE_DIR, read when used
+    S3_REDIRECT_DOWNLOADS = False
 elif ARCHIVE_STORAGE == "s3":
     STORAGES["archives"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -192,6 +191,9 @@ TRAKT_RATE_LIMIT = envint("TRAKT_RATE_LIMIT", 900, minimum=1)
 TRAKT_RATE_PERIOD = envint("TRAKT_RATE_PERIOD", 300, minimum=1)
 # Requests in flight at once per backup (through the rate limiter).
 TRAKT_CONCURRENCY = envint("TRAKT_CONCURRENCY", 4, minimum=1)
+# A page of 250 items is well under a megabyte; an answer bigger than this (after decompression) is refused
+# before it fills memory.
+TRAKT_MAX_RESPONSE_BYTES = envint("TRAKT_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024 * 1024)
 # A backup whose content equals the previous one shares its archive file instead of storing it twice.
 DEDUP_IDENTICAL_BACKUPS = envbool("DEDUP_IDENTICAL_BACKUPS", True)
 # A full backup (no carry-over) at least this often, whatever the schedule.

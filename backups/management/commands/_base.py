@@ -1,4 +1,4 @@
-"""What the three commands share: turning service errors into one clear line."""
+"""What the management commands share: turning service errors into one clear line, finding an account."""
 
 from __future__ import annotations
 
