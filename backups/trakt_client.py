@@ -26,14 +26,13 @@ from typing import Any, Protocol
 import requests
 from django.conf import settings
 
+from backups import codec
 from trakt_web import __version__
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"trakt-backup/{__version__} (+https://github.com/trakt-backup/trakt-backup)"
 PAGE_LIMIT = 250  # trakt clamps larger limits to 250 without an error
-# A page of 250 items is well under a megabyte; anything this big is not an answer worth holding in memory.
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 RETRY_STATUSES = {500, 502, 503, 504, 520, 521, 522, 523, 524}
 
 
@@ -141,11 +140,26 @@ class Stats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    slot_seconds: float = 0.0  # summed over requests: from sending each to the end of its answer
+    first_sent: float | None = None
+    last_answered: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + 1)
+
+    def on_the_wire(self, sent: float, answered: float) -> None:
+        with self.lock:
+            self.slot_seconds += answered - sent
+            self.first_sent = sent if self.first_sent is None else min(self.first_sent, sent)
+            self.last_answered = answered if self.last_answered is None else max(self.last_answered, answered)
+
+    def average_in_flight(self) -> float:
+        """Requests on the wire at once, on average, from the first request sent to the last answer read."""
+        with self.lock:
+            span = (self.last_answered - self.first_sent) if self.first_sent is not None else 0.0
+            return self.slot_seconds / span if span > 0 else 0.0
 
 
 def _describe_html(response: requests.Response) -> str:
@@ -251,8 +265,12 @@ class TraktClient:
         try:
             prepared = self.session.prepare_request(requests.Request(method, url, headers=headers, **kwargs))
             with self.in_flight:
+                sent = time.monotonic()
                 response = self.session.send(prepared, timeout=self.timeout, stream=True)
-                return response, _read_body(response)  # a truncated body raises here
+                body = _read_body(response)  # a truncated body raises here
+                self.stats.on_the_wire(sent, time.monotonic())
+            time.sleep(0)  # let the thread that takes the slot send its request before this one parses
+            return response, body
         except requests.exceptions.Timeout:
             return _Retry(f"trakt did not answer within {self.timeout} seconds")
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -276,7 +294,7 @@ class TraktClient:
         if _is_html(response):
             raise BadResponse(_describe_html(response) + ".", status)
         try:
-            response.data = json.loads(body) if body.strip() else None
+            response.data = codec.loads(body) if body.strip() else None
         except RecursionError:  # thousands of nested brackets: an attack or a bug, never data
             raise BadResponse(f"trakt sent an answer nested too deeply to read ({status}).", status) from None
         except ValueError:
@@ -408,7 +426,7 @@ class TraktClient:
                 continue
             if status == 200:
                 try:
-                    data = json.loads(body)
+                    data = codec.loads(body)
                 except (ValueError, RecursionError):
                     data = None
                 if not isinstance(data, dict) or not data.get("access_token"):
@@ -418,8 +436,8 @@ class TraktClient:
 
 
 def _read_body(response: requests.Response) -> bytes:
-    """The whole body, refused past MAX_RESPONSE_BYTES (counted after decompression) before it fills memory."""
-    limit = getattr(settings, "TRAKT_MAX_RESPONSE_BYTES", MAX_RESPONSE_BYTES)
+    """The whole body, refused past TRAKT_MAX_RESPONSE_BYTES (counted after decompression) before it fills memory."""
+    limit = settings.TRAKT_MAX_RESPONSE_BYTES
     declared = _header_int(response, "Content-Length")
     chunks: list[bytes] = []
     size = 0

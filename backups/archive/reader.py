@@ -25,14 +25,14 @@ class DamagedArchive(ValueError):
     """The archive does not match its recorded checksum, or holds a member it must not."""
 
 
-def iter_array_lines(path: Path) -> Iterator[str]:
+def iter_array_lines(path: Path) -> Iterator[bytes]:
     """The items of an array written by ``JsonArrayFile``, one serialized JSON text each, streamed."""
     with open(path, "rb") as handle:
         for raw in handle:
             line = raw.rstrip(b"\n")
             if line in (b"[", b"]", b"[]", b""):
                 continue
-            yield (line[:-1] if line.endswith(b",") else line).decode()
+            yield line[:-1] if line.endswith(b",") else line
 
 
 def _unpack(handle: IO[bytes], directory: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import tarfile
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import Any
 
+from backups import codec
 from backups.archive.digest import sha256_file
 from backups.archive.names import SUFFIX, safe_component
 from backups.archive.reader import ACTIVITIES_MEMBER
@@ -28,8 +30,8 @@ PARTIAL_SUFFIX = ".partial"
 COMPRESS_LEVEL = 6  # gzip's own default: level 9 costs several times the time for 1-2% smaller archives
 TMP_SUFFIX = ".tmp"
 BATCH = 1000  # items written at once: few calls, and memory stays flat whatever the file's size
-# One item per line, exactly as json.dumps(item, ensure_ascii=False) writes it; built once (it is the hot path).
-encode_item = json.JSONEncoder(ensure_ascii=False).encode
+# One item per line, in compact JSON as trakt sends it (the hot path: orjson).
+encode_item = codec.dumps
 
 
 class JsonArrayFile:
@@ -50,11 +52,11 @@ class JsonArrayFile:
     def extend(self, items: list) -> None:
         self.extend_lines(map(encode_item, items))
 
-    def extend_lines(self, lines: Iterable[bytes | str]) -> None:
+    def extend_lines(self, lines: Iterable[bytes]) -> None:
         """Items already serialized (one JSON text each, as this class writes them), written in batches."""
         batch: list[bytes] = []
         for line in lines:
-            batch.append(line.encode() if isinstance(line, str) else line)
+            batch.append(line)
             if len(batch) == BATCH:
                 self._write_batch(batch)
                 batch = []
@@ -69,6 +71,49 @@ class JsonArrayFile:
         self._write(b"\n]\n" if self.count else b"]\n")
         self._handle.close()
         return self._digest.hexdigest()
+
+
+class _Compressor:
+    """Adds complete files to the tarball in a thread of its own, in the order they are handed over.
+
+    Whoever records a file goes on at once; zlib compresses without holding the GIL, beside the requests and
+    the parsing. An error (a full disk) is raised at the next hand-over or at ``drain``.
+    """
+
+    def __init__(self, tar: tarfile.TarFile):
+        self._tar = tar
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="archive-compress", daemon=True)
+        self._thread.start()
+
+    def add(self, path: Path, arcname: str, *, remove: bool = False) -> None:
+        self.raise_error()
+        self._queue.put((path, arcname, remove))
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # the archive is lost already: drain the queue without work
+            path, arcname, remove = job
+            try:
+                self._tar.add(path, arcname=arcname, recursive=False, filter=_normalize_member)
+                if remove:
+                    path.unlink()
+            except BaseException as exc:  # handed to the writer's thread
+                self._error = exc
+
+    def drain(self, *, raise_error: bool = True) -> None:
+        """Wait until every file handed over is in the tarball."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if raise_error:
+            self.raise_error()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 class ArchiveWriter:
@@ -94,22 +139,16 @@ class ArchiveWriter:
         self._raw = open(self._tmp, "wb")
         self._tar = tarfile.open(fileobj=self._raw, mode="w:gz", format=tarfile.PAX_FORMAT,
                                  compresslevel=COMPRESS_LEVEL)
-        self._tar_lock = threading.Lock()
         self._added: set[str] = set()
-        self._add_entry(self.root, self.name)
-
-    def _add_entry(self, path: Path, arcname: str) -> None:
-        with self._tar_lock:
-            self._tar.add(path, arcname=arcname, recursive=False, filter=_normalize_member)
+        self._compressor = _Compressor(self._tar)
+        self._compressor.add(self.root, self.name)
 
     def _add(self, member: str) -> None:
         """Put a complete file into the tarball (once) and drop it from the work folder."""
         if member in self._added:
             raise ValueError(f"{member} was written twice")
         self._added.add(member)
-        path = self.root / member
-        self._add_entry(path, f"{self.name}/{member}")
-        path.unlink()
+        self._compressor.add(self.root / member, f"{self.name}/{member}", remove=True)
 
     @property
     def final_path(self) -> Path:
@@ -183,24 +222,24 @@ class ArchiveWriter:
             **(extra or {}),
         }
         (self.root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
-        self._add_entry(self.root / "manifest.json", f"{self.name}/manifest.json")
-        with self._tar_lock:
-            self._tar.close()
-            self._raw.flush()
-            os.fsync(self._raw.fileno())
-            self._raw.close()
+        self._compressor.add(self.root / "manifest.json", f"{self.name}/manifest.json")
+        self._compressor.drain()
+        self._tar.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
         final = self.final_path
         os.replace(self._tmp, final)
         shutil.rmtree(self.work, ignore_errors=True)
         return final, final.stat().st_size, sha256_file(final)
 
     def abort(self) -> None:
-        with self._tar_lock:
-            for closing in (self._tar.close, self._raw.close):
-                try:
-                    closing()
-                except (OSError, ValueError, tarfile.TarError):
-                    pass  # a full disk may refuse even the last bytes; the file is deleted below anyway
+        self._compressor.drain(raise_error=False)
+        for closing in (self._tar.close, self._raw.close):
+            try:
+                closing()
+            except (OSError, ValueError, tarfile.TarError):
+                pass  # a full disk may refuse even the last bytes; the file is deleted below anyway
         shutil.rmtree(self.work, ignore_errors=True)
         self._tmp.unlink(missing_ok=True)
 

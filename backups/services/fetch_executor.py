@@ -16,7 +16,6 @@ file through ``on_result`` (which may submit more jobs) and each page through
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backups import archive
+from backups import archive, codec
 from backups.catalog import Category, Role
 from backups.trakt_client import BadResponse, Page, Skippable, TraktClient, TraktError
 
@@ -101,7 +100,7 @@ class _Assembly:
         data = path.read_bytes()
         lines = data.split(b"\n") if data else []  # one item a line, as _write_fragment wrote them
         if self.value is not None:
-            self.value.extend(json.loads(line) for line in lines)
+            self.value.extend(map(codec.loads, lines))
         self.out.extend_lines(_unique(lines, key, self.seen) if key else lines)
         path.unlink()
 
@@ -246,7 +245,7 @@ class Executor:
         if page.page == 1:  # later pages are asked for only once the first is written
             path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as out:
-            out.write("\n".join(map(archive.encode_item, page.items)).encode())
+            out.write(b"\n".join(map(archive.encode_item, page.items)))
 
 
 def _may_skip(job: Job, exc: Skippable) -> bool:
@@ -262,14 +261,14 @@ def _page_count(response) -> int:
 
 
 def _unique(lines: list[bytes], key: str, seen: set) -> Iterator[bytes]:
-    prefix = b'{"' + key.encode() + b'": '
+    prefix = b'{"' + key.encode() + b'":'
     for line in lines:
         value = None
         if line.startswith(prefix):  # trakt puts the id first: read it without parsing the whole item
-            raw = line[len(prefix):line.find(b",", len(prefix))]
-            value = int(raw) if raw.isdigit() else json.loads(line).get(key)
+            raw = line[len(prefix):line.find(b",", len(prefix))].strip()
+            value = int(raw) if raw.isdigit() else codec.loads(line).get(key)
         elif line.startswith(b"{"):
-            value = json.loads(line).get(key)
+            value = codec.loads(line).get(key)
         if value is None or value not in seen:
             seen.add(value)
             yield line

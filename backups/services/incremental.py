@@ -8,11 +8,10 @@ category to a full fetch: the archive is always complete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from backups import archive
+from backups import archive, codec
 from backups.catalog import Category
 from backups.trakt_client import Page, TraktClient
 
@@ -36,7 +35,7 @@ def top_up_history(client: TraktClient, writer: archive.ArchiveWriter, previous:
     first_line = next(archive.iter_array_lines(old_path), None) if old_path else None
     if first_line is None or old_count is None:
         return None
-    newest_held = json.loads(first_line).get("id")
+    newest_held = codec.loads(first_line).get("id")
     new_items: list[dict] = []
     new_ids: set = set()
     for pages, page in enumerate(walk_pages(client, category, on_page), start=1):
@@ -77,13 +76,13 @@ def merge_watched(client: TraktClient, writer: archive.ArchiveWriter, previous: 
         return False
     head_ids = {media_id(item, kind) for item in head}
     remainder = (line for line in archive.iter_array_lines(old_path)
-                 if media_id(json.loads(line), kind) not in head_ids)
+                 if media_id(codec.loads(line), kind) not in head_ids)
     out = writer.open_array(category.file)
     out.extend(head)
     # the items fetched past the touched ones must be exactly the start of the old remainder
     for expected in check:
         line = next(remainder, None)
-        if line is None or json.loads(line) != expected:
+        if line is None or codec.loads(line) != expected:
             out.close()
             return False
         out.extend_lines([line])
