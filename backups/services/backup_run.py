@@ -168,7 +168,8 @@ class _Run:
         fetch_started = time.monotonic()
         counts = BackupFetch(self.client, self.writer, previous=previous, concurrency=settings.TRAKT_CONCURRENCY,
                              on_progress=self.reporter.progress).run()
-        log.info("backup %s: fetched in %.1f s", self.backup.pk, time.monotonic() - fetch_started)
+        log.info("backup %s: fetched in %.1f s, %.2f requests in flight on average", self.backup.pk,
+                 time.monotonic() - fetch_started, self.client.stats.average_in_flight())
         common = dict(item_counts=counts, full=previous is None, folder=account.archive_folder,
                       content_sha256=self.writer.content_digest(), requests_made=self.client.stats.requests,
                       **self.reporter.final())
