@@ -2,7 +2,8 @@
 
 Every read route the emulator serves for a user, every page of it, is rendered through the same
 code the HTTP server calls (``State.serve_get``: routing, paging, JSON encoding), and the status,
-headers and body bytes go into one sha256.  Rendering in-process keeps this fast; a change to any
+headers and body go into one sha256 (the body as Python's json writes its value, so the digest pins the data
+and not the encoder's whitespace).  Rendering in-process keeps this fast; a change to any
 byte of generated or rendered data changes the digest.  If you change the generator on purpose,
 recompute the digests and say so in the commit.
 """
@@ -141,6 +142,8 @@ def feed(digest, state, username, path, query):
             status, headers, body = type(exc).__name__, {}, str(exc).encode("utf-8")
         digest.update(json.dumps([path, sorted(asked.items()), status, sorted(headers.items())],
                                  ensure_ascii=False).encode("utf-8"))
+        if isinstance(status, int) and body:  # the data, whatever whitespace the server's encoder chooses
+            body = json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
         digest.update(b"\x00%d\x00" % len(body))
         digest.update(body)
         if page >= int(headers.get("X-Pagination-Page-Count", "1")):

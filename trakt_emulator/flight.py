@@ -25,8 +25,9 @@ class FlightRecorder:
             self.first: float | None = None
             self.last: float | None = None
 
-    def begin(self) -> Flight:
-        moment = time.monotonic()
+    def begin(self, arrived: float | None = None) -> Flight:
+        """A request has arrived (at ``arrived``, a time.monotonic() reading, or now)."""
+        moment = time.monotonic() if arrived is None else arrived
         with self._lock:
             self.now += 1
             self.most = max(self.most, self.now)

@@ -63,6 +63,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             with self.server.conns_lock:
                 self.server.conns.discard(self.connection)
 
+    def parse_request(self):
+        # The request line is in: the request has arrived. Its response time (the latency) and its time in
+        # flight count from here, so that reading its headers counts toward the latency, as rendering does.
+        self.arrived = time.monotonic()
+        return super().parse_request()
+
     def log_message(self, fmt, *args):
         if self.server.emu.verbose:
             sys.stderr.write("[trakt-emulator %s] %s - %s\n" % (self.server.kind, self.address_string(), fmt % args))
@@ -158,13 +164,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         if host == "api" and path.startswith("/_emulator/"):
             self._send(handle_control(emu, self.command, path, query, body))
             return
-        started = time.monotonic()
+        started = self.arrived
         entry = {"method": self.command, "path": path, "query": query, "status": None, "user": None, "host": host,
                  "t": time.time()}
         fault = emu.state.match_fault(host, self.command, path)
         if fault:
             entry["fault"] = fault.kind
-        self.flight = emu.state.flight.begin() if host == "api" else None  # the data requests of a pool
+        self.flight = emu.state.flight.begin(started) if host == "api" else None  # the data requests of a pool
         try:
             self._serve(entry, fault, query, body, started)
         finally:
@@ -201,9 +207,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             emu._sleep(float(opts.get("seconds", 10)))
         # Latency is the server's response time: a real trakt renders pages on many machines at once, so the
         # time this one process spends rendering counts toward it instead of adding to it.
+        entry["render_seconds"] = round(time.monotonic() - started, 4)
         remaining = emu.state.latency - (time.monotonic() - started)
         if remaining > 0:
             emu._sleep(remaining)
+        entry["seconds"] = round(time.monotonic() - started, 4)
         emu.state.record(entry)
         self._land()
         self._send(resp)

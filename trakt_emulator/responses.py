@@ -5,6 +5,8 @@ import json
 import random
 import time
 
+import orjson
+
 from .shared import iso
 
 JSON_CT = "application/json; charset=utf-8"
@@ -26,10 +28,18 @@ class Resp:
         self.close = close
 
 
+def encode_json(value) -> bytes:
+    """Compact UTF-8 JSON, as trakt sends it (orjson; Python's json, ASCII-escaped, for what orjson refuses)."""
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def json_resp(status, value, headers=None, user=None):
     h = {"Content-Type": JSON_CT}
     h.update(headers or {})
-    return Resp(status, json.dumps(value, ensure_ascii=False).encode("utf-8"), h, user=user, value=value)
+    return Resp(status, encode_json(value), h, user=user, value=value)
 
 
 def empty_resp(status, content_type=JSON_CT, headers=None, user=None):
@@ -113,7 +123,7 @@ def fault_response(kind, opts):
         raw = body.encode("utf-8")
         ct = ct or "text/plain; charset=utf-8"
     else:
-        raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        raw = encode_json(body)
         ct = ct or JSON_CT
     extra["Content-Type"] = ct
     return Resp(status, raw, extra)

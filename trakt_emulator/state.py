@@ -14,8 +14,10 @@ import time
 from collections import deque
 
 from .flight import FlightRecorder
+from .locks import SharedLock
 from .oauth import App, OAuthStore
 from .reads import Obj, full_data, page_of, resolve_get
+from .responses import encode_json
 from .shared import compact_number, iso, slugify, stable_int, unique_slug
 from .user import UserData
 from .writes import apply_write
@@ -29,7 +31,8 @@ class State(OAuthStore):
     def __init__(self, client_id, client_secret, redirect_uris, token_lifetime=86400, latency=0.0,
                  rate_limit=(1000, 300), write_rate_limit=(1, 1.0), device_expires_in=600, device_interval=5,
                  code_lifetime=600, revoke_old_access_on_refresh=False):
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the emulator's bookkeeping: tokens, windows, faults, the log
+        self.data = SharedLock()       # the users' data: reads side by side, writes alone
         self.apps = {client_id: App(client_id, client_secret, redirect_uris)}
         self.default_client_id = client_id
         self.users = {}          # username -> UserData
@@ -86,6 +89,7 @@ class State(OAuthStore):
             self.slugs[slug] = username
         try:
             ud = UserData(username, slug, profile=profile, seed=seed, sizes=sizes, vip=vip, locked=locked)
+            ud.watched()  # derived from the whole history: computed now, not under the lock of a first request
         except Exception:
             with self.lock:
                 self.slugs.pop(slug, None)
@@ -109,7 +113,7 @@ class State(OAuthStore):
                     "generation_seconds": round(ud.generation_seconds, 3)}
 
     def set_user_flags(self, username, vip=None, locked=None):
-        with self.lock:
+        with self.data.exclusive():
             ud = self._user(username)
             if vip is not None:
                 ud.vip = bool(vip)
@@ -118,19 +122,19 @@ class State(OAuthStore):
             ud.bump(self.now(), "account.settings_at")
 
     def user_data(self, username):
-        with self.lock:
+        with self.data.shared():
             data = full_data(self._user(username))
             # serialise under the lock so the caller gets a private, JSON-exact copy
             blob = json.dumps(data, ensure_ascii=False)
         return json.loads(blob)
 
     def add_plays(self, username, n):
-        with self.lock:
+        with self.data.exclusive():
             return self._user(username).add_plays(int(n), self.now())
 
     def remove_history_item(self, username, item_id):
         item_id = int(item_id)
-        with self.lock:
+        with self.data.exclusive():
             removed = self._user(username).remove_history(lambda r: r[0] == item_id, self.now())
             if not removed:
                 raise KeyError("no history item %r" % item_id)
@@ -246,17 +250,17 @@ class State(OAuthStore):
         """-> (status, headers, json value, encoded body) for an authenticated GET.
 
         Raises errors.NotFound / VipOnly / BadRequest."""
-        with self.lock:
+        with self.data.shared():
             r = resolve_get(self._user(username), path, query)
             if isinstance(r, Obj):
                 status, headers, value = r.status, dict(r.headers), r.value
             else:
                 value, headers = page_of(r, query)
                 status = 200
-            body = b"" if status == 204 else json.dumps(value, ensure_ascii=False).encode("utf-8")
+            body = b"" if status == 204 else encode_json(value)
             return status, headers, value, body
 
     def serve_write(self, username, method, path, body):
         """-> (status, json value) for an authenticated POST/PUT/DELETE."""
-        with self.lock:
+        with self.data.exclusive():
             return apply_write(self._user(username), method, path, body, self.now())

@@ -30,7 +30,7 @@ def watched_field(kind: int) -> str:
 
 
 class UserData(UserRendering):
-    """One user's account and data.  Not thread-safe by itself: State holds the lock."""
+    """One user's account and data.  Not thread-safe by itself: State holds its data lock (shared to read)."""
 
     def __init__(self, username: str, slug: str, profile: str = "small", seed: Optional[int] = None,
                  sizes: Optional[dict] = None, vip: bool = False, locked: bool = False):
