@@ -8,9 +8,11 @@ real code exchange, and runs `manage.py trakt_backup` as a user would, in a fres
 data folder. For each run it prints: requests made, the minimum needed (the sum of
 the page counts of every endpoint), the fetch time and the average number of requests
 in flight as the emulator saw them (from the first request's arrival to the last
-answer's end), the lower bound (requests x latency / concurrency), wall time of the
-backup itself, the whole command's time (with Python and Django start-up), peak
-memory (RSS) of the backup process, archive size and 429s.
+answer's end) and as the app counted them (from its log), the lower bound (requests x latency / concurrency) and the same bound
+from the emulator's real response times (the sum of them / concurrency), wall time of the
+backup itself, the whole command's time (with Python and Django start-up), the CPU
+seconds of the backup process and of the emulator, peak memory (RSS) of the backup
+process, archive size and 429s.
 
     .venv/bin/python bench/backup_bench.py [--profile heavy] [--latency-ms 50] [--concurrency 4] [--full-runs 3]
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -62,8 +65,14 @@ def manage(env: dict, *args: str) -> str:
     return result.stdout
 
 
-def run_measured(env: dict, *args: str) -> tuple[str, float, float]:
-    """Run a command in its own process and return (stdout, wall seconds, peak RSS MB of that process)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(env: dict, *args: str) -> tuple[str, float, float, float]:
+    """Run a command in its own process: (stdout, wall seconds, peak RSS MB, CPU seconds of that process)."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -74,7 +83,7 @@ def run_measured(env: dict, *args: str) -> tuple[str, float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"`manage.py {' '.join(args)}` failed:\n{err.decode()}")
-    return out.decode(), wall, usage.ru_maxrss / 1024
+    return out.decode(), wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def archive_figures(path: Path) -> tuple[dict, int]:
@@ -83,6 +92,17 @@ def archive_figures(path: Path) -> tuple[dict, int]:
             if member.name.endswith("/manifest.json"):
                 return json.load(tar.extractfile(member)), path.stat().st_size
     raise SystemExit("no manifest")
+
+
+def app_in_flight(log_file: Path) -> float | None:
+    """The app's own count of requests on the wire, from the last backup's line in the log."""
+    found = None
+    if log_file.exists():
+        for line in log_file.read_text(errors="replace").splitlines():
+            match = re.search(r"fetched in [0-9.]+ s, ([0-9.]+) requests in flight on average", line)
+            if match:
+                found = float(match.group(1))
+    return found
 
 
 def minimum_requests(manifest: dict) -> int:
@@ -103,7 +123,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="trakt-backup-bench-"))
     env = {**os.environ, "DATA_DIR": str(data_dir), "TRAKT_API_URL": api_url, "TRAKT_AUTH_URL": auth_url,
            "TRAKT_CONCURRENCY": str(args.concurrency), "DJANGO_SUPERUSER_PASSWORD": "bench-password-1",
-           "DEDUP_IDENTICAL_BACKUPS": "false", "LOG_LEVEL": "WARNING"}
+           "DEDUP_IDENTICAL_BACKUPS": "false", "LOG_LEVEL": "INFO"}
     try:
         manage(env, "bootstrap")
         manage(env, "createsuperuser", "--noinput", "--username", "bench", "--email", "bench@example.com")
@@ -115,7 +135,9 @@ def main() -> None:
 
         def measure(label: str, *extra: str) -> dict:
             control(api_url, "reset_log", {})  # the request log, the counters and the flight recorder
-            out, wall, rss = run_measured(env, "trakt_backup", "-u", "heavy", *extra)
+            emulator_cpu = cpu_seconds(emulator.pid)
+            out, wall, rss, cpu = run_measured(env, "trakt_backup", "-u", "heavy", *extra)
+            emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu
             after = control(api_url, "stats", method="GET")
             lines = out.strip().splitlines()
             path = Path(lines[-1])
@@ -128,10 +150,15 @@ def main() -> None:
                 "run": label, "requests": requests,
                 "minimum": minimum_requests(manifest) if label == "full" else "-",
                 "fetch_s": round(flight["span_seconds"], 2), "in_flight": flight["average_in_flight"],
-                "max_in_flight": flight["max_in_flight"],
+                "max_in_flight": flight["max_in_flight"], "app_in_flight": app_in_flight(data_dir / "trakt-backup.log"),
                 "fetch_vs_bound": round(flight["span_seconds"] / lower_bound, 2) if lower_bound else "-",
+                # the same bound from the emulator's real response times (its own CPU makes some pages slower)
+                "served_bound_s": round(flight["busy_seconds"] / args.concurrency, 2),
+                "fetch_vs_served": (round(flight["span_seconds"] * args.concurrency / flight["busy_seconds"], 2)
+                                    if flight["busy_seconds"] else "-"),
                 "wall_s": round(backup_seconds, 2), "process_s": round(wall, 2),
                 "lower_bound_s": round(lower_bound, 2),
+                "client_cpu_s": round(cpu, 2), "emulator_cpu_s": round(emulator_cpu, 2),
                 "peak_rss_mb": round(rss, 1), "archive_mb": round(size / 1e6, 2), "429s": after.get("rate_limited", 0),
                 "history_items": manifest["files"]["sync/history.json"]["items"],
                 "history_source": manifest["files"]["sync/history.json"]["source"],
@@ -174,8 +201,9 @@ def main() -> None:
 
         print()
         print(f"profile={args.profile} latency={args.latency_ms} ms concurrency={args.concurrency}")
-        header = ["run", "requests", "minimum", "fetch_s", "in_flight", "lower_bound_s", "fetch_vs_bound", "wall_s",
-                  "process_s", "peak_rss_mb", "archive_mb", "429s"]
+        header = ["run", "requests", "minimum", "fetch_s", "in_flight", "app_in_flight", "lower_bound_s", "fetch_vs_bound",
+                  "served_bound_s", "fetch_vs_served", "wall_s", "process_s", "client_cpu_s", "emulator_cpu_s",
+                  "peak_rss_mb", "archive_mb", "429s"]
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for row in rows:
