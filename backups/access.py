@@ -36,7 +36,7 @@ def get_account_for_user(request: HttpRequest, pk: int, *, read: bool = False) -
 
 
 def get_backup_for_user(request: HttpRequest, pk: int, *, read: bool = True) -> Backup:
-    backups = Backup.objects.select_related("account")
+    backups = Backup.objects.select_related("account", "same_as")
     if not (read and _may_read_any(request)):
         backups = backups.filter(account__owner=request.user)
     try:

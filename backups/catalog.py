@@ -28,6 +28,7 @@ class Role(Enum):
 @dataclass(frozen=True)
 class Category:
     file: str
+    label: str  # for people: the dashboard's counts, messages
     endpoint: str
     params: dict = field(default_factory=dict)
     paginated: bool = False
@@ -50,56 +51,78 @@ class Category:
 
 
 P = True  # paginated
+
+
+def _words(section: str) -> str:
+    return section.replace("_", " ")
+
 SAVED_FILTER_SECTIONS = ("movies", "shows", "calendars", "search")
 HIDDEN_SECTIONS = ("calendar", "progress_watched", "progress_collected", "recommendations", "comments", "dropped")
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("users/settings", "/users/settings", shape=dict, activities=("account.settings_at",)),
-    Category("users/profile", "/users/me", {"extended": "full"}, shape=dict, activities=("account.settings_at",)),
-    Category("users/stats", "/users/me/stats", shape=dict, activities=("all",)),
-    Category("sync/last_activities", "/sync/last_activities", shape=dict, role=Role.ACTIVITIES),
-    Category("sync/history", "/sync/history", paginated=P, unique_key="id",
+    Category("users/settings", "Settings", "/users/settings", shape=dict, activities=("account.settings_at",)),
+    Category("users/profile", "Profile",
+             "/users/me", {"extended": "full"}, shape=dict, activities=("account.settings_at",)),
+    Category("users/stats", "Statistics", "/users/me/stats", shape=dict, activities=("all",)),
+    Category("sync/last_activities", "Last activities", "/sync/last_activities", shape=dict, role=Role.ACTIVITIES),
+    Category("sync/history", "Watch history", "/sync/history", paginated=P, unique_key="id",
              activities=("movies.watched_at", "episodes.watched_at"), role=Role.HISTORY),
-    Category("sync/watched/movies", "/sync/watched/movies", paginated=P, activities=("movies.watched_at",),
+    Category("sync/watched/movies", "Watched movies",
+             "/sync/watched/movies", paginated=P, activities=("movies.watched_at",),
              role=Role.WATCHED, media="movie"),
-    Category("sync/watched/shows", "/sync/watched/shows", {"extended": "progress", "specials": "true"}, paginated=P,
+    Category("sync/watched/shows", "Watched shows, with progress",
+             "/sync/watched/shows", {"extended": "progress", "specials": "true"}, paginated=P,
              activities=("episodes.watched_at", "shows.hidden_at"), role=Role.WATCHED, media="show"),
-    Category("sync/collection/movies", "/sync/collection/movies", {"extended": "metadata"}, paginated=P,
+    Category("sync/collection/movies", "Collection — movies",
+             "/sync/collection/movies", {"extended": "metadata"}, paginated=P,
              activities=("movies.collected_at",)),
-    Category("sync/collection/shows", "/sync/collection/shows", {"extended": "metadata"}, paginated=P,
+    Category("sync/collection/shows", "Collection — shows",
+             "/sync/collection/shows", {"extended": "metadata"}, paginated=P,
              activities=("episodes.collected_at",)),
-    Category("sync/ratings/movies", "/sync/ratings/movies", paginated=P, activities=("movies.rated_at",)),
-    Category("sync/ratings/shows", "/sync/ratings/shows", paginated=P, activities=("shows.rated_at",)),
-    Category("sync/ratings/seasons", "/sync/ratings/seasons", paginated=P, activities=("seasons.rated_at",)),
-    Category("sync/ratings/episodes", "/sync/ratings/episodes", paginated=P, activities=("episodes.rated_at",)),
-    Category("sync/watchlist", "/sync/watchlist", paginated=P, activities=("watchlist.updated_at",)),
-    Category("sync/favorites", "/sync/favorites", paginated=P, activities=("favorites.updated_at",)),
-    Category("sync/playback", "/sync/playback", activities=("movies.paused_at", "episodes.paused_at")),
+    Category("sync/ratings/movies", "Ratings — movies",
+             "/sync/ratings/movies", paginated=P, activities=("movies.rated_at",)),
+    Category("sync/ratings/shows", "Ratings — shows",
+             "/sync/ratings/shows", paginated=P, activities=("shows.rated_at",)),
+    Category("sync/ratings/seasons", "Ratings — seasons",
+             "/sync/ratings/seasons", paginated=P, activities=("seasons.rated_at",)),
+    Category("sync/ratings/episodes", "Ratings — episodes",
+             "/sync/ratings/episodes", paginated=P, activities=("episodes.rated_at",)),
+    Category("sync/watchlist", "Watchlist", "/sync/watchlist", paginated=P, activities=("watchlist.updated_at",)),
+    Category("sync/favorites", "Favorites", "/sync/favorites", paginated=P, activities=("favorites.updated_at",)),
+    Category("sync/playback", "Playback progress",
+             "/sync/playback", activities=("movies.paused_at", "episodes.paused_at")),
     *(
-        Category(f"users/hidden/{section}", f"/users/hidden/{section}", paginated=P,
+        Category(f"users/hidden/{section}", f"Hidden — {_words(section)}", f"/users/hidden/{section}", paginated=P,
                  activities=("movies.hidden_at", "shows.hidden_at", "seasons.hidden_at", "shows.dropped_at"))
         for section in HIDDEN_SECTIONS
     ),
-    Category("users/lists", "/users/me/lists", activities=("lists.updated_at",), role=Role.LIST_INDEX),
-    Category("users/lists/{list_id}/items", "/users/me/lists/{list_id}/items", paginated=P,
+    Category("users/lists", "Lists", "/users/me/lists", activities=("lists.updated_at",), role=Role.LIST_INDEX),
+    Category("users/lists/{list_id}/items", "Items of the lists", "/users/me/lists/{list_id}/items", paginated=P,
              activities=("lists.updated_at",), role=Role.LIST_ITEMS),
-    Category("users/lists/collaborations", "/users/me/lists/collaborations", activities=("collaborations.updated_at",)),
-    Category("users/comments", "/users/me/comments/all/all", {"include_replies": "true"}, paginated=P,
+    Category("users/lists/collaborations", "Lists shared with you",
+             "/users/me/lists/collaborations", activities=("collaborations.updated_at",)),
+    Category("users/comments", "Comments and replies",
+             "/users/me/comments/all/all", {"include_replies": "true"}, paginated=P,
              activities=("movies.commented_at", "shows.commented_at", "seasons.commented_at",
                          "episodes.commented_at", "lists.commented_at")),
-    Category("users/likes/comments", "/users/me/likes/comments", paginated=P, activities=("comments.liked_at",)),
-    Category("users/likes/lists", "/users/me/likes/lists", paginated=P, activities=("lists.liked_at",)),
-    Category("users/notes", "/users/me/notes/all", paginated=P, activities=("notes.updated_at",)),
-    Category("users/followers", "/users/me/followers", activities=("account.followed_at",)),
-    Category("users/following", "/users/me/following", activities=("account.following_at",)),
-    Category("users/friends", "/users/me/friends", activities=("account.followed_at", "account.following_at")),
-    Category("users/requests", "/users/requests", activities=("account.pending_at", "account.requested_at")),
+    Category("users/likes/comments", "Liked comments",
+             "/users/me/likes/comments", paginated=P, activities=("comments.liked_at",)),
+    Category("users/likes/lists", "Liked lists", "/users/me/likes/lists", paginated=P, activities=("lists.liked_at",)),
+    Category("users/notes", "Notes", "/users/me/notes/all", paginated=P, activities=("notes.updated_at",)),
+    Category("users/followers", "Followers", "/users/me/followers", activities=("account.followed_at",)),
+    Category("users/following", "Following", "/users/me/following", activities=("account.following_at",)),
+    Category("users/friends", "Friends",
+             "/users/me/friends", activities=("account.followed_at", "account.following_at")),
+    Category("users/requests", "Follow requests",
+             "/users/requests", activities=("account.pending_at", "account.requested_at")),
     # trakt has no timestamp for blocks; blocking unfollows both ways, which moves these. A block of someone
     # with no follow either way waits for the next full backup (FULL_BACKUP_DAYS).
-    Category("users/blocked", "/users/blocked", activities=("account.settings_at", "account.followed_at",
+    Category("users/blocked", "Blocked users",
+             "/users/blocked", activities=("account.settings_at", "account.followed_at",
                                                             "account.following_at", "account.pending_at")),
     *(
-        Category(f"users/saved_filters/{section}", f"/users/saved_filters/{section}", paginated=P, optional=True,
+        Category(f"users/saved_filters/{section}", f"Saved filters — {section}",
+                 f"/users/saved_filters/{section}", paginated=P, optional=True,
                  activities=("saved_filters.updated_at",))
         for section in SAVED_FILTER_SECTIONS
     ),

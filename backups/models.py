@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from backups.archive.names import SUFFIX, archive_name
 from backups.crypto import EncryptedTextField
 
 
@@ -217,6 +218,27 @@ class Backup(models.Model):
             return ""
         # The folder is kept per backup: a trakt username can change, its old archives stay where they are.
         return f"{self.folder or self.account.archive_folder}/{self.archive_name}"
+
+    @property
+    def trigger_words(self) -> str:
+        """Who started it and, once it succeeded, what it was: "Schedule (incremental)", "Manual (full)"."""
+        if self.status != self.Status.SUCCESS:
+            return self.get_trigger_display()
+        return f"{self.get_trigger_display()} ({'full' if self.full else 'incremental'})"
+
+    @property
+    def download_name(self) -> str:
+        """The file name a download gets: this backup's own, ``backup-<user>-<its own time>.tar.gz``.
+
+        A backup identical to an earlier one shares that one's file, whose name carries the earlier time: a
+        file named after an earlier moment than this backup's start is such a shared file (names of one
+        account's folder sort by time; a backup's own file is named at its start or, when that second was
+        taken, a second or two later).
+        """
+        if not self.archive_name or self.started is None:
+            return self.archive_name
+        own = archive_name(self.folder or self.account.archive_folder, self.started) + SUFFIX
+        return own if own > self.archive_name else self.archive_name
 
     @property
     def is_active(self) -> bool:

@@ -76,11 +76,13 @@ def local_path(key: str) -> Path | None:
     return Path(settings.ARCHIVE_DIR) / _checked(key) if is_local() else None
 
 
-def signed_url(key: str) -> str | None:
-    """A short-lived download URL (S3 only; local archives are streamed by the app)."""
+def signed_url(key: str, filename: str) -> str | None:
+    """A short-lived download URL that saves the file as ``filename`` (S3 only; local archives are streamed
+    by the app)."""
     if is_local() or not settings.S3_REDIRECT_DOWNLOADS:
         return None
-    return storage().url(_checked(key))
+    disposition = f'attachment; filename="{filename}"'  # archive names hold only A-Z a-z 0-9 . _ -
+    return storage().url(_checked(key), parameters={"ResponseContentDisposition": disposition})
 
 
 def describe(key: str) -> str:

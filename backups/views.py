@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -47,6 +48,12 @@ EVENTS_PER_PAGE = 50
 
 DEVICE_SESSION_KEY = "device_login"
 REDIRECT_SESSION_KEY = "oauth_redirect"
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says: send them to the app's icon."""
+    return redirect(static("img/icon.svg"), permanent=True)
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -302,7 +309,7 @@ def _with_schedules(accounts: list[Account]) -> list[Account]:
 
 
 def _dashboard_accounts(request: HttpRequest) -> list[Account]:
-    recent = Backup.objects.order_by("-created", "-id")[:RECENT_BACKUPS]
+    recent = Backup.objects.select_related("same_as").order_by("-created", "-id")[:RECENT_BACKUPS]
     accounts = list(
         accounts_for_user(request)
         .annotate(backup_count=Count("backups"))
@@ -336,7 +343,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request, pk, read=True)
     _with_schedules([account])
-    page = Paginator(account.backups.order_by("-created", "-id"), BACKUPS_PER_PAGE).get_page(request.GET.get("page"))
+    backups = account.backups.select_related("same_as").order_by("-created", "-id")
+    page = Paginator(backups, BACKUPS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "accounts/detail.html", {
         "account": account, "page": page, "is_owner": account.owner_id == request.user.pk,
     })
@@ -437,10 +445,10 @@ def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
     key = _archive_key(backup)
     if key is None:
         return render(request, "backups/missing.html", {"backup": backup}, status=404)
-    signed = storage.signed_url(key)
+    signed = storage.signed_url(key, backup.download_name)
     if signed:  # S3: the bucket serves it, with a link that expires in minutes
         return redirect(signed)
-    return FileResponse(storage.open_archive(key), as_attachment=True, filename=backup.archive_name,
+    return FileResponse(storage.open_archive(key), as_attachment=True, filename=backup.download_name,
                         content_type="application/gzip")
 
 
@@ -451,11 +459,17 @@ def account_verify(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request, pk)
     findings = integrity.verify_all(account)
     bad = [f for f in findings if f.problems]
+    name, total = account.username, len(findings)
     if bad:
-        messages.error(request, f"{len(bad)} of {len(findings)} archives of {account.username} are damaged or "
-                                "missing; they are marked below and not offered for download.")
+        which = (f"The archive of {name} is" if total == 1
+                 else f"{len(bad)} of the {total} archives of {name} {'is' if len(bad) == 1 else 'are'}")
+        messages.error(request, f"{which} damaged or missing: marked below and not offered for download.")
+    elif total == 0:
+        messages.info(request, f"{name} has no archive to check yet.")
+    elif total == 1:
+        messages.success(request, f"The archive of {name} matches its checksums.")
     else:
-        messages.success(request, f"All {len(findings)} archives of {account.username} match their checksums.")
+        messages.success(request, f"All {total} archives of {name} match their checksums.")
     return redirect(reverse("dashboard") + f"#account-{account.pk}")
 
 

@@ -18,14 +18,17 @@ README_SCREENSHOT = README_IMAGES / "dashboard.png"
 
 READ_ROW = """body => {
     const bar = body.querySelector("progress");
+    const card = body.closest("section.account");  // null for a moment while the row is replaced
+    const summary = card ? card.querySelector("[data-last-backup-of]") : null;
     return [body.dataset.status, Number(body.dataset.done), Number(body.dataset.total),
-            bar && bar.hasAttribute("value") ? bar.value : null, bar ? bar.max : null];
+            bar && bar.hasAttribute("value") ? bar.value : null, bar ? bar.max : null,
+            summary ? summary.textContent : null];
 }"""
 
 
 def watch(row, seconds: float = 90) -> list[tuple]:
-    """(status, categories done, categories total, the bar's value, the bar's max) of the row, read every
-    0.2 s until the backup ends."""
+    """(status, categories done, categories total, the bar's value, the bar's max, the card's "Last backup"
+    line) of the row, read every 0.2 s until the backup ends."""
     seen = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -53,11 +56,14 @@ def test_back_up_now_runs_in_the_background_with_live_progress(page, trakt, alic
     with worker(trakt, tmp_path / "worker.log"):
         seen = watch(row)
         assert seen[-1][0] == "success", (seen, (tmp_path / "worker.log").read_text()[-3000:])
-    running = [(value, top) for status, done, total, value, top in seen if status == "running" and total]
+    running = [(value, top) for status, done, total, value, top, _ in seen if status == "running" and total]
     assert running and all(value is not None for value, _ in running), seen  # a bar while it runs
     assert any(0 < value < top for value, top in running), seen  # that moved, without a reload
     done, total = seen[-1][1:3]
     assert total > 0 and done == total  # and reached the end
+    summaries = {summary.rsplit("): ", 1)[-1].split(",")[0].strip(" .\n") for status, *_, summary in seen
+                 if status == "running" and total and summary}
+    assert summaries == {"running"}, seen  # the card's "Last backup" line agrees with the row while it runs
     assert page.evaluate("window.sameDocument === true")
     backup = Backup.objects.get(account=account)
     assert (backup.status, backup.trigger) == (Backup.Status.SUCCESS, Backup.Trigger.MANUAL)

@@ -36,6 +36,7 @@ def test_denied_device_code_offers_to_start_again(page, trakt, alice):
     trakt.deny_device(page.inner_text("#user-code").strip())
     page.wait_for_selector("#device-status.status-denied")
     assert "denied at trakt" in page.inner_text("#device-status")
+    assert not page.locator("#user-code").is_visible() and not page.locator(".qr svg").is_visible()
     page.click("#device-restart button")  # a new code
     assert page.inner_text("#user-code").strip()
     assert not Account.objects.exists()

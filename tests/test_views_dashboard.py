@@ -62,20 +62,57 @@ def test_back_up_now_and_the_backup_row(account, alice_client):
     assert find(row, "a.download")["href"] == f"/backups/{backup.pk}/download"
     assert find(row, "details.counts summary").text == f"{backup.total_items:,} items"
     counted = {item.select("span")[0].text for item in row.select("details.counts li")}
-    assert {"sync / history", "users / settings"} <= counted  # the per-category counts
+    assert {"Watch history", "Settings", "Items of the lists"} <= counted  # the per-category counts, in words
     from django.template.defaultfilters import filesizeformat
 
     cells = {td["data-label"]: td.text for td in row.select("td")}
     assert cells["Size"] == " ".join(filesizeformat(backup.size).split())  # its no-break space collapsed
-    assert cells["Trigger"] == "Manual"
+    assert cells["Trigger"] == "Manual (full)"  # the first backup of an account is full
     assert not find_all(response, "progress")
+
+
+def test_the_trigger_says_whether_a_backup_was_incremental(account, alice_client):
+    back_up_now(alice_client, account)
+    second = back_up_now(alice_client, account)
+    cells = {td["data-label"]: td.text for td in find(alice_client.get("/"), f"#backup-{second.pk}").select(
+        "td[data-label]")}
+    assert cells["Trigger"] == "Manual (incremental)"
+
+
+def test_counts_come_in_the_catalogs_order(account, alice_client):
+    backup = back_up_now(alice_client, account)
+    row = find(alice_client.get("/"), f"#backup-{backup.pk}")
+    names = [item.select("span")[0].text for item in row.select("details.counts li")]
+    assert names[:3] == ["Settings", "Profile", "Statistics"]
+
+
+def test_a_category_an_older_archive_had_reads_as_its_path(account, alice_client):
+    backup = back_up_now(alice_client, account)
+    Backup.objects.filter(pk=backup.pk).update(item_counts={"users/old_thing": 2})
+    row = find(alice_client.get("/"), f"#backup-{backup.pk}")
+    assert [item.select("span")[0].text for item in row.select("details.counts li")] == ["users / old thing"]
+
+
+def test_one_of_a_thing_is_in_the_singular(account, alice_client):
+    backup = back_up_now(alice_client, account)
+    Backup.objects.filter(pk=backup.pk).update(item_counts={"sync/history": 1}, pages_fetched=1, requests_made=1)
+    row = find(alice_client.get(f"/accounts/{account.pk}/"), f"#backup-{backup.pk}")
+    assert (find(row, "details.counts summary").text, find(row, "details.counts p.help").text) == (
+        "1 item", "1 page, 1 request to trakt.")
+
+
+def test_checking_a_single_archive_says_so_in_the_singular(account, alice_client):
+    back_up_now(alice_client, account)
+    response = alice_client.post(f"/accounts/{account.pk}/verify", follow=True)
+    assert "The archive of alice-trakt matches its checksums." in page_text(response)
 
 
 def test_an_identical_backup_says_so(account, alice_client):
     first = back_up_now(alice_client, account)
     second = back_up_now(alice_client, account)
     Backup.objects.filter(pk=second.pk).update(same_as=first)  # as retention records identical content
-    assert "Same data as the previous backup" in find(alice_client.get("/"), f"#backup-{second.pk}").text
+    when = timezone.localtime(first.created).strftime("%Y-%m-%d %H:%M")
+    assert f"Same content as the backup of {when}" in find(alice_client.get("/"), f"#backup-{second.pk}").text
 
 
 def test_back_up_now_while_one_runs(account, alice_client):
@@ -298,3 +335,12 @@ def test_dashboard_queries_do_not_grow_with_accounts_or_backups(alice, bob, alic
     with django_assert_num_queries(len(one)):
         page = bob_client.get("/")
     assert len(find_all(page, "section.card.account")) == 5
+
+
+def test_commands_in_messages_are_shown_as_code_and_the_rest_stays_escaped(account, alice_client):
+    backup = back_up_now(alice_client, account)
+    Backup.objects.filter(pk=backup.pk).update(status=Backup.Status.FAILED, error_kind=Backup.ErrorKind.RECONNECT,
+                                               error="Run `python manage.py trakt_auth -u <b>x</b>` again.")
+    reason = find(alice_client.get("/"), f"#backup-{backup.pk} .error-text")
+    assert ([code.text for code in reason.select("code")], reason.select("b")) == (
+        ["python manage.py trakt_auth -u <b>x</b>"], [])

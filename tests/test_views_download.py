@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from datetime import timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,44 @@ def test_s3_downloads_redirect_to_a_short_lived_signed_url(backup, alice_client,
     assert "Signature=" in signed  # the query carries the signature (X-Amz-Signature= in version 4)
     fetched = requests.get(signed, timeout=30)
     assert fetched.status_code == 200 and len(fetched.content) == backup.size
+
+
+@pytest.fixture
+def shared(backup, alice_client) -> Backup:
+    """A second backup, identical to the first, taken a day later: it shares the first one's file."""
+    alice_client.post(f"/accounts/{backup.account.pk}/backup")
+    second = Backup.objects.filter(account=backup.account).exclude(pk=backup.pk).get()
+    assert (second.status, second.same_as_id, second.archive_name) == (Backup.Status.SUCCESS, backup.pk,
+                                                                      backup.archive_name)
+    Backup.objects.filter(pk=second.pk).update(started=backup.started + timedelta(days=1))
+    second.refresh_from_db()
+    return second
+
+
+def own_name(backup: Backup) -> str:
+    return f"backup-{backup.account.archive_folder}-{backup.started.astimezone(dt_timezone.utc):%Y%m%dT%H%M%SZ}.tar.gz"
+
+
+def test_a_backup_downloads_under_the_name_of_its_own_file(backup):
+    assert backup.download_name == backup.archive_name == own_name(backup)
+
+
+def test_a_backup_sharing_an_earlier_file_downloads_under_its_own_time(shared, alice_client):
+    response = alice_client.get(f"/backups/{shared.pk}/download")
+    assert response["Content-Disposition"] == f'attachment; filename="{own_name(shared)}"'
+
+
+def test_the_shared_file_inside_keeps_its_top_folder(shared, alice_client):
+    data = body(alice_client.get(f"/backups/{shared.pk}/download"))
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tops = {member.name.split("/", 1)[0] for member in tar}
+    assert tops == {shared.archive_name.removesuffix(".tar.gz")}
+
+
+@pytest.mark.skipif(storage.is_local(), reason="archives are in a local folder: they are streamed, never redirected")
+def test_a_signed_s3_download_saves_under_the_backups_own_name(shared, alice_client, settings):
+    import requests
+
+    settings.S3_REDIRECT_DOWNLOADS = True
+    fetched = requests.get(alice_client.get(f"/backups/{shared.pk}/download")["Location"], timeout=30)
+    assert fetched.headers["Content-Disposition"] == f'attachment; filename="{own_name(shared)}"'

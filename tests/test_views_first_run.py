@@ -123,3 +123,9 @@ def test_the_admin_login_form_is_throttled_too(alice, rf):
         assert not AdminLoginForm(request, data={"username": "alice", "password": "wrong"}).is_valid()
     form = AdminLoginForm(request, data={"username": "alice", "password": PASSWORD})
     assert not form.is_valid() and "Too many failed sign-ins" in str(form.errors)
+
+
+def test_the_favicon_is_the_apps_icon_before_anyone_signs_in(client, alice):
+    response = client.get("/favicon.ico", follow=True)
+    assert (response.status_code, response.redirect_chain[0][1], response["Content-Type"]) == (
+        200, 301, "image/svg+xml")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django import template
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
+from backups.catalog import CATEGORIES
 from backups.models import Account, Backup
 
 register = template.Library()
@@ -26,15 +30,32 @@ def duration(value: timedelta | None) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+LABELS = {category.file: category.label for category in CATEGORIES}
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+@register.filter(needs_autoescape=True)
+def inline_code(text, autoescape: bool = True) -> str:
+    """A message written for the terminal and the page alike: its `command` spans shown as code, not backticks.
+
+    The text is escaped first (it may carry trakt's words or a username); only the spans become markup."""
+    escaped = conditional_escape(text) if autoescape else str(text)
+    return mark_safe(CODE_SPAN.sub(r"<code>\1</code>", escaped))  # noqa: S308 (escaped above)
+
+
 @register.filter
 def category_label(name: str) -> str:
-    """`sync/watched/shows` reads as "sync / watched / shows"."""
-    return " / ".join(part.replace("_", " ") for part in str(name).split("/"))
+    """A category's name for people, from the catalog ("Watch history"); a file the catalog no longer knows
+    (an older archive's) reads as its path, "users / old thing"."""
+    return LABELS.get(str(name)) or " / ".join(part.replace("_", " ") for part in str(name).split("/"))
 
 
 @register.filter
 def sorted_counts(counts: dict | None) -> list[tuple[str, int]]:
-    return sorted(((k, v) for k, v in (counts or {}).items() if isinstance(v, int)), key=lambda kv: kv[0])
+    """The counts in the catalog's order (files it no longer knows last, by name)."""
+    order = {file: number for number, file in enumerate(LABELS)}
+    counted = [(k, v) for k, v in (counts or {}).items() if isinstance(v, int)]
+    return sorted(counted, key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
 
 
 RETRY_ADVICE = "Press Back up now to try again. If it fails again, the worker's log has the details."

@@ -8,6 +8,7 @@
   var interval = Number(box.getAttribute("data-interval")) || 5;
   var status = document.getElementById("device-status");
   var restart = document.getElementById("device-restart");
+  var code = box.querySelector(".device-grid");  // the steps, the code and its QR code
   var token = restart.querySelector("input[name=csrfmiddlewaretoken]").value;
   var failures = 0;
 
@@ -37,8 +38,9 @@
         window.location.assign(data.redirect);
         return;
       }
-      if (data.done) {
+      if (data.done) {  // denied, expired, refused: this code is dead, so it leaves the page
         show(data.state, data.message);
+        code.hidden = true;
         restart.hidden = false;
         return;
       }

@@ -24,12 +24,10 @@
         .then(function (data) {
           misses = 0;
           row = replace(row, data.html);
-          if (data.active) {
-            window.setTimeout(tick, PERIOD);
-            return;
-          }
+          // the card's "Last backup" line says what the row says, while it runs too
           var summaries = document.querySelectorAll('[data-last-backup-of="' + row.id.replace("backup-", "") + '"]');
           summaries.forEach(function (element) { element.innerHTML = data.summary; });
+          if (data.active) window.setTimeout(tick, PERIOD);
         })
         .catch(function () {
           misses += 1;
