@@ -31,6 +31,7 @@ def duration(value: timedelta | None) -> str:
 
 
 LABELS = {category.file: category.label for category in CATEGORIES}
+ORDER = {file: number for number, file in enumerate(LABELS)}  # the catalog's order
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 
@@ -53,9 +54,8 @@ def category_label(name: str) -> str:
 @register.filter
 def sorted_counts(counts: dict | None) -> list[tuple[str, int]]:
     """The counts in the catalog's order (files it no longer knows last, by name)."""
-    order = {file: number for number, file in enumerate(LABELS)}
     counted = [(k, v) for k, v in (counts or {}).items() if isinstance(v, int)]
-    return sorted(counted, key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+    return sorted(counted, key=lambda kv: (ORDER.get(kv[0], len(ORDER)), kv[0]))
 
 
 RETRY_ADVICE = "Press Back up now to try again. If it fails again, the worker's log has the details."
