@@ -670,3 +670,19 @@ def test_sizes_override_and_determinism(emu):
         emu.add_user("x3", sizes={"bogus": 1})
     with pytest.raises(ValueError):
         emu.add_user("x1")
+
+
+def test_cli_help_names_the_demo_credentials_user_and_pages():
+    out = subprocess.run([sys.executable, "-m", "trakt_emulator", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert [line.split()[0] for line in out.splitlines() if "emulator-client-id" in line or "/activate" in line
+            or "demo (profile" in line] == ["App", "trakt", "device"]
+
+
+def test_cli_registers_the_callback_of_the_app_it_stands_beside():
+    from django.urls import reverse
+
+    from trakt_emulator.__main__ import DEFAULT_REDIRECT_URIS
+
+    assert {f"http://{host}:8000{reverse('oauth_callback')}" for host in ("localhost", "127.0.0.1")} <= set(
+        DEFAULT_REDIRECT_URIS)

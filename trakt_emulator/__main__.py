@@ -44,15 +44,33 @@ def parse_rate(text):
         raise argparse.ArgumentTypeError("rate limit must look like 1000/300")
 
 
+# The app's callback as `make run` serves it, so that the Redirect way of connecting works out of the box.
+APP_CALLBACKS = ("http://localhost:8000/connect/callback", "http://127.0.0.1:8000/connect/callback")
+DEFAULT_REDIRECT_URIS = (OOB, "http://testserver/callback", *APP_CALLBACKS)
+
+DEMO = """\
+a demo, with the defaults:
+  the app's settings   TRAKT_API_URL=http://127.0.0.1:8765 TRAKT_AUTH_URL=http://127.0.0.1:8766
+  App setup            Client ID emulator-client-id, Client Secret emulator-client-secret
+  trakt user           demo (profile small: 600 plays, ratings, lists, ...); more with --user
+  device code          approve it at http://127.0.0.1:8766/activate with the code and user name demo
+  PIN code             from http://127.0.0.1:8766/oauth/authorize (the app's PIN page links there)
+  redirect             the app's callback at localhost:8000 and 127.0.0.1:8000 is registered
+control API            http://127.0.0.1:8765/_emulator/ (users, faults, config, stats, requests)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trakt_emulator", description="Emulate api.trakt.tv and auth.trakt.tv")
+    parser = argparse.ArgumentParser(prog="python -m trakt_emulator", description="Emulate api.trakt.tv and auth.trakt.tv",
+                                     epilog=DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="API port (0: random)")
     parser.add_argument("--auth-port", type=int, default=None, help="OAuth port (default: port+1, or random if port is 0)")
     parser.add_argument("--client-id", default="emulator-client-id")
     parser.add_argument("--client-secret", default="emulator-client-secret")
     parser.add_argument("--redirect-uri", action="append", default=None,
-                   help="registered redirect URI (repeatable; default: oob and http://testserver/callback)")
+                   help="registered redirect URI (repeatable; default: oob, http://testserver/callback and the "
+                        "app's callback on localhost:8000 and 127.0.0.1:8000)")
     parser.add_argument("--user", action="append", type=parse_user, default=None,
                    help="NAME:PROFILE[:vip][:locked][:seed=N] (repeatable; default demo:small); "
                         "profiles: " + ", ".join(PROFILES))
@@ -75,7 +93,7 @@ def main(argv=None) -> int:
         auth_port = args.port + 1 if args.port else 0
 
     emu = Emulator(client_id=args.client_id, client_secret=args.client_secret,
-                   redirect_uris=args.redirect_uri or [OOB, "http://testserver/callback"],
+                   redirect_uris=args.redirect_uri or list(DEFAULT_REDIRECT_URIS),
                    token_lifetime=compact_number(args.token_lifetime), latency=args.latency_ms / 1000.0,
                    rate_limit=args.rate_limit, write_rate_limit=args.write_rate_limit, host=args.host,
                    api_port=args.port, auth_port=auth_port, device_expires_in=compact_number(args.device_expires_in),
