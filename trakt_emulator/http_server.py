@@ -207,8 +207,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             emu._sleep(float(opts.get("seconds", 10)))
         # Latency is the server's response time: a real trakt renders pages on many machines at once, so the
         # time this one process spends rendering counts toward it instead of adding to it.
-        entry["render_seconds"] = round(time.monotonic() - started, 4)
-        remaining = emu.state.latency - (time.monotonic() - started)
+        rendered = time.monotonic() - started
+        entry["render_seconds"] = round(rendered, 4)
+        remaining = emu.state.latency - rendered
         if remaining > 0:
             emu._sleep(remaining)
         entry["seconds"] = round(time.monotonic() - started, 4)

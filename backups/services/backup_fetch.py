@@ -42,7 +42,6 @@ def list_ids(value: Any) -> list[str]:
     return [str(i) for i in ids if isinstance(i, int) or (isinstance(i, str) and i.isascii() and i.isdigit())]
 
 
-
 @contextmanager
 def _quick_handovers() -> Iterator[None]:
     """While the pool runs, a thread whose answer has arrived gets the GIL quickly, so its next request leaves
