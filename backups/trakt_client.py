@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import requests
 from django.conf import settings
+from urllib3.util import SKIP_HEADER
 
 from backups import codec
 from trakt_web import __version__
@@ -48,6 +49,10 @@ class TraktError(Exception):
 
 class GrantRejected(TraktError):
     """trakt refused the grant (invalid_grant): the account must be connected again."""
+
+
+class ClientRejected(TraktError):
+    """trakt refused the app's credentials (invalid_client): with a known Client ID, the secret is wrong."""
 
 
 class AccessDenied(TraktError):
@@ -360,7 +365,7 @@ class TraktClient:
         if status in (400, 401) and error in ("invalid_grant", "invalid_token", ""):
             raise GrantRejected("trakt rejected the code or the saved grant (invalid_grant).", status)
         if status == 401 or error == "invalid_client":
-            raise TraktError(
+            raise ClientRejected(
                 "trakt rejected the app credentials (invalid client): check the Client ID and Client Secret.", status
             )
         if status == 423:
@@ -396,6 +401,39 @@ class TraktClient:
                 response.status_code,
             )
         return data
+
+    def app_is_known(self) -> bool:
+        """Whether trakt knows this Client ID: it starts a device login for a known app (a code that is left to
+        expire, which is harmless) and answers 403 for an unknown one. Raises when trakt cannot tell us."""
+        try:
+            self.device_code()
+        except (BadResponse, Unavailable):  # a Cloudflare page or an outage says nothing about the app
+            raise
+        except TraktError as exc:
+            if exc.status in (401, 403):
+                return False
+            raise
+        return True
+
+    def probe(self, path: str, *, params: dict | None = None, token: str | None = None,
+              user_agent: bool = True) -> requests.Response:
+        """One GET of the API for the doctor, answered as it is: no retry, no refresh, no redirect followed, any
+        status returned (the body read, within TRAKT_MAX_RESPONSE_BYTES). ``user_agent=False`` sends no
+        User-Agent at all, to see whether trakt still refuses such a request. Unavailable if trakt cannot be
+        reached."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if not user_agent:
+            headers["User-Agent"] = SKIP_HEADER  # urllib3 then sends none, not its own
+        try:
+            response = self.session.get(self.api_url + path, params=params or {}, headers=headers,
+                                        timeout=self.timeout, stream=True, allow_redirects=False)
+            _read_body(response)
+        except requests.exceptions.Timeout as exc:
+            raise Unavailable(f"trakt did not answer within {self.timeout} seconds.") from exc
+        except requests.exceptions.RequestException as exc:
+            raise Unavailable(f"The connection to trakt failed ({type(exc).__name__}).") from exc
+        self.stats.add("requests")
+        return response
 
     def poll_device_token(self, device_code: str) -> tuple[int, dict | None]:
         """One poll: (status, token or None); the caller interprets 400/404/409/410/418/429.

@@ -114,11 +114,12 @@ def app_setup(request: HttpRequest) -> HttpResponse:
     form = AppSetupForm(request.POST or None, current=current)
     if request.method == "POST" and form.is_valid():
         try:
-            grants.save_app_credentials(form.cleaned_data["client_id"], form.cleaned_data["client_secret"])
+            setup = grants.set_up_app(form.cleaned_data["client_id"], form.cleaned_data["client_secret"])
         except ServiceError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "The trakt app is saved. Now connect a trakt account.")
+            tell = messages.success if setup.checked else messages.warning
+            tell(request, f"The trakt app is saved. {setup.note} Now connect a trakt account.")
             return redirect("connect_device")
     return render(request, "front/app_setup.html", {
         "form": form,

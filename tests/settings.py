@@ -11,6 +11,10 @@ if "DATA_DIR" not in os.environ:
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="trakt-backup-tests-")
 os.environ.setdefault("TRAKT_BACKOFF", "0.01")
 os.environ.setdefault("STATIC_MANIFEST", "false")
+# No test reaches trakt.tv: trakt is the emulator (tests.support) or, where none runs, a closed port on loopback.
+os.environ.setdefault("TRAKT_API_URL", "http://127.0.0.1:9")
+os.environ.setdefault("TRAKT_AUTH_URL", "http://127.0.0.1:9")
+os.environ.setdefault("DEMO_BANNER", "false")
 
 from trakt_web.settings import *  # noqa: E402,F403
 from trakt_web.settings import DATA_DIR, DATABASES  # noqa: E402

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backups.models import AppCredentials
-from tests.support import find, find_all, page_text
+from backups.models import Account, AppCredentials
+from tests.support import CLIENT_ID, CLIENT_SECRET, OOB, find, find_all, manage, page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +67,77 @@ def test_plain_users_may_not(bob_client):
     assert "Only an admin of this installation" in page_text(response)
     assert bob_client.post("/setup/", {"client_id": "a", "client_secret": "b"}).status_code == 403
     assert not AppCredentials.objects.exists()
+
+
+# -- the credentials are checked with trakt when saved ---------------------------------------------
+
+
+def test_a_client_id_trakt_knows_is_saved_and_the_secret_left_to_the_first_connect(trakt, alice_client):
+    AppCredentials.objects.all().delete()
+    response = alice_client.post("/setup/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, follow=True)
+    message = find(response, ".message-success").text
+    assert "trakt knows this Client ID" in message and "checked when you connect" in message
+    assert AppCredentials.current().client_id == CLIENT_ID
+    assert trakt.count(r"^/oauth/device/code$") == 1
+
+
+def test_a_client_id_trakt_does_not_know_is_refused(trakt, alice_client):
+    response = alice_client.post("/setup/", {"client_id": "not-the-right-id", "client_secret": CLIENT_SECRET})
+    assert response.status_code == 200
+    assert "trakt does not know this Client ID (it answered 403)" in page_text(response)
+    assert "Nothing was saved." in page_text(response)
+    assert AppCredentials.current().client_id == CLIENT_ID  # the saved app is untouched
+
+
+def test_swapped_credentials_are_refused_with_the_reason(trakt, alice_client):
+    AppCredentials.objects.all().delete()
+    response = alice_client.post("/setup/", {"client_id": CLIENT_SECRET, "client_secret": CLIENT_ID})
+    assert "The Client ID and the Client Secret look swapped" in page_text(response)
+    assert not find(response, "input[name=client_secret]").get("value")  # the secret field is never filled back
+    assert not AppCredentials.objects.exists()
+
+
+def test_an_unreachable_trakt_saves_with_a_warning(alice_client):
+    # tests/settings.py points trakt at a closed port: nothing answers
+    response = alice_client.post("/setup/", {"client_id": "my-client-id", "client_secret": "s3cret"}, follow=True)
+    message = find(response, ".message-warning").text
+    assert "The Client ID was not checked: trakt could not be reached" in message
+    assert AppCredentials.current().client_id == "my-client-id"
+
+
+def test_a_wrong_secret_is_named_at_the_first_pin_connect(trakt, alice_client):
+    alice_client.post("/setup/", {"client_id": CLIENT_ID, "client_secret": "a-wrong-secret"})
+    trakt.add_user("alice-trakt", profile="tiny")
+    code = trakt.issue_code("alice-trakt", redirect_uri=OOB)
+    response = alice_client.post("/connect/pin/", {"code": code})
+    assert "trakt refused the app's Client Secret (invalid_client)" in page_text(response)
+    assert not Account.objects.exists()
+
+
+def test_a_wrong_secret_is_named_at_the_first_device_connect(trakt, alice_client):
+    alice_client.post("/setup/", {"client_id": CLIENT_ID, "client_secret": "a-wrong-secret"})
+    trakt.add_user("alice-trakt", profile="tiny")
+    trakt.device_interval = 1
+    alice_client.post("/connect/device/start", {"username": ""})
+    trakt.approve_device(alice_client.session["device_login"]["user_code"], "alice-trakt")
+    trakt.advance_clock(1)
+    session = alice_client.session
+    session["device_login"] = {**session["device_login"], "next_poll": 0}
+    session.save()
+    result = alice_client.post("/connect/device/poll").json()
+    assert result["state"] == "refused" and result["done"]
+    assert "trakt refused the app's Client Secret" in result["message"]
+    assert not Account.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_setup_command_checks_the_client_id(trakt):
+    result = manage("trakt_setup", "--client-id", "not-the-right-id", "--client-secret", "x", emulator=trakt)
+    assert result.returncode != 0
+    assert "trakt does not know this Client ID" in result.stderr and "Traceback" not in result.stderr
+    result = manage("trakt_setup", "--client-id", CLIENT_SECRET, "--client-secret", CLIENT_ID, emulator=trakt)
+    assert result.returncode != 0 and "look swapped" in result.stderr
+    result = manage("trakt_setup", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, emulator=trakt)
+    assert result.returncode == 0 and "trakt knows this Client ID" in result.stdout
+    result = manage("trakt_setup", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET)  # no trakt
+    assert result.returncode == 0 and "was not checked: trakt could not be reached" in result.stderr

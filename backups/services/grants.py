@@ -31,7 +31,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from backups.models import Account, AppCredentials, AuthEvent
-from backups.trakt_client import GrantRejected, TraktClient, TraktError, Unavailable, limiter_for
+from backups.trakt_client import ClientRejected, GrantRejected, TraktClient, TraktError, Unavailable, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +76,75 @@ class TraktUnreachable(ServiceError):
 # -- app credentials ---------------------------------------------------------------
 
 
-def save_app_credentials(client_id: str, client_secret: str) -> AppCredentials:
+def _credentials_shape(client_id: str, client_secret: str) -> tuple[str, str]:
     client_id, client_secret = client_id.strip(), client_secret.strip()
     if not client_id or not client_secret:
         raise ServiceError("Both the Client ID and the Client Secret are needed.")
     if (len(client_id) > 200 or len(client_secret) > 500
             or not all(v.isascii() and v.isprintable() and " " not in v for v in (client_id, client_secret))):
         raise ServiceError("That does not look like a trakt Client ID and Client Secret.")
+    return client_id, client_secret
+
+
+def save_app_credentials(client_id: str, client_secret: str) -> AppCredentials:
+    """Store the credentials as given (``set_up_app`` checks them with trakt first)."""
+    client_id, client_secret = _credentials_shape(client_id, client_secret)
     with transaction.atomic():
         creds = AppCredentials.current() or AppCredentials()
         creds.client_id, creds.client_secret = client_id, client_secret
         creds.save()
     return creds
+
+
+# A check at save time must not hold the page for long: one retry, a short timeout.
+CHECK_TIMEOUT = 10
+SECRET_UNPROVEN = ("trakt knows this Client ID. A Client Secret can only be proven by a real sign-in, "
+                   "so it is checked when you connect an account.")
+SECRET_REFUSED = ("trakt refused the app's Client Secret (invalid_client): paste the secret again from your app's "
+                  "page at trakt in App setup (or run `manage.py trakt_setup`); if the app was deleted at trakt, "
+                  "create a new one.")
+
+
+@dataclass
+class AppSetup:
+    """Saved credentials, with one sentence for the user: what was proven, or why nothing could be."""
+
+    credentials: AppCredentials
+    note: str
+    checked: bool
+
+
+def _app_known(client_id: str) -> bool:
+    return TraktClient(client_id, timeout=CHECK_TIMEOUT, max_retries=1).app_is_known()
+
+
+def _refused_credentials(client_id: str, client_secret: str) -> ServiceError:
+    """Which of the two looks wrong, for a Client ID trakt does not know."""
+    try:
+        swapped = client_secret != client_id and _app_known(client_secret)
+    except TraktError:
+        swapped = False
+    if swapped:
+        return ServiceError("The Client ID and the Client Secret look swapped: trakt knows the value given as the "
+                            "secret as a Client ID. Paste each into its own field.")
+    return ServiceError("trakt does not know this Client ID (it answered 403): copy the Client ID from your app's "
+                        "page at trakt, whole and not the secret. Nothing was saved.")
+
+
+def set_up_app(client_id: str, client_secret: str) -> AppSetup:
+    """Check the Client ID with trakt, then save: refused when trakt does not know it, saved with a
+    warning when trakt cannot be asked (the check happens again at the first connect)."""
+    client_id, client_secret = _credentials_shape(client_id, client_secret)
+    try:
+        known = _app_known(client_id)
+    except TraktError as exc:
+        log.warning("could not check the Client ID with trakt: %s", exc)
+        note = ("The Client ID was not checked: trakt could not be reached (details in the log). "
+                "It is checked when you connect an account.")
+        return AppSetup(save_app_credentials(client_id, client_secret), note, checked=False)
+    if not known:
+        raise _refused_credentials(client_id, client_secret)
+    return AppSetup(save_app_credentials(client_id, client_secret), SECRET_UNPROVEN, checked=True)
 
 
 def app_credentials() -> AppCredentials:
@@ -459,6 +516,9 @@ def connect_with_code(code: str, owner, *, expected_username: str | None = None,
         log.info("code exchange for %s failed: %s", expected_username or "?", exc)
         raise ServiceError("trakt did not accept that code: it may be mistyped, used already or expired. "
                            "Get a new code and try again.") from exc
+    except ClientRejected as exc:
+        log.info("code exchange for %s failed: %s", expected_username or "?", exc)
+        raise ServiceError(SECRET_REFUSED) from exc
     except TraktError as exc:
         log.info("code exchange for %s failed: %s", expected_username or "?", exc)
         raise ServiceError(f"The code could not be exchanged: {exc}") from exc
@@ -479,6 +539,7 @@ class DevicePoll:
 
 
 DEVICE_STATES = {
+    401: ("refused", SECRET_REFUSED),
     400: ("pending", "Waiting for you to approve the code at trakt…"),
     429: ("slow_down", "trakt asked us to poll more slowly; still waiting…"),
     404: ("invalid", "trakt does not know this code any more. Start again to get a new one."),

@@ -4,11 +4,12 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.management.commands._base import user_errors
-from backups.services.grants import save_app_credentials
+from backups.services.grants import set_up_app
 
 
 class Command(BaseCommand):
-    help = "Store the trakt API app's Client ID and Client Secret (prompts for what is missing in a terminal)."
+    help = ("Check the trakt API app's Client ID with trakt and store it with the Client Secret "
+            "(prompts for what is missing in a terminal).")
 
     def add_arguments(self, parser):
         parser.add_argument("--client-id", help="the app's Client ID")
@@ -25,5 +26,6 @@ class Command(BaseCommand):
             if not interactive:
                 raise CommandError("Give --client-secret: there is no terminal to ask in.")
             client_secret = getpass.getpass("trakt Client Secret (not shown): ")
-        creds = save_app_credentials(client_id, client_secret)
-        self.stdout.write(f"Saved the trakt app {creds.client_id[:8]}… (the secret is stored encrypted).")
+        setup = set_up_app(client_id, client_secret)
+        self.stdout.write(f"Saved the trakt app {setup.credentials.client_id[:8]}… (the secret is stored encrypted).")
+        (self.stdout if setup.checked else self.stderr).write(setup.note)
