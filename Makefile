@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make run   set everything up and run the app (web server + worker) on its embedded defaults
 #   make test  set everything up and run the whole test suite
+#   make demo  the app against the trakt emulator (a simulated trakt), in a data folder of its own
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-services deps dev-deps browser emulator bench lint clean
+.PHONY: run demo test test-services deps dev-deps browser emulator bench lint clean
 
 $(VENV)/.deps: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,13 @@ dev-deps: $(VENV)/.dev-deps
 
 run: deps
 	$(PY) manage.py serve --port $(PORT)
+
+DEMO_DATA ?= data-demo
+DEMO_API_PORT ?= 8765
+DEMO_AUTH_PORT ?= 8766
+demo: deps
+	DATA_DIR=$(DEMO_DATA) TRAKT_API_URL=http://127.0.0.1:$(DEMO_API_PORT) TRAKT_AUTH_URL=http://127.0.0.1:$(DEMO_AUTH_PORT) \
+	  $(PY) manage.py demo --port $(PORT)
 
 # Debian's Chromium for the browser tests (Playwright cannot download a browser here).
 browser:

@@ -81,6 +81,10 @@ def first_run(request: HttpRequest) -> HttpResponse:
                 raise Http404("This installation has its admin already: sign in instead.")
             user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if AppCredentials.current() is not None:  # set up already (`make demo`, or a restored database)
+            messages.success(request, f"Welcome, {user.username}: you are this installation's admin. "
+                                      "The trakt API app is set up: connect a trakt account.")
+            return redirect("connect_device")
         messages.success(request, f"Welcome, {user.username}: you are this installation's admin. "
                                   "Next, set up the trakt API app.")
         return redirect("app_setup")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -182,6 +183,9 @@ else:
 # trakt
 TRAKT_API_URL = envurl("TRAKT_API_URL", "https://api.trakt.tv")
 TRAKT_AUTH_URL = envurl("TRAKT_AUTH_URL", "https://auth.trakt.tv")
+# A banner on every page says the app talks to a simulated trakt (the emulator, `make demo`); by default shown
+# when trakt's API is on this machine, where the real trakt never is.
+DEMO_BANNER = envbool("DEMO_BANNER", urlsplit(TRAKT_API_URL).hostname in ("127.0.0.1", "localhost", "::1"))
 TRAKT_TIMEOUT = envint("TRAKT_TIMEOUT", 30, minimum=1)
 TRAKT_MAX_RETRIES = envint("TRAKT_MAX_RETRIES", 6, minimum=0)
 # First retry delay in seconds; doubles with each retry (with jitter), capped at a minute.
