@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from datetime import time as dt_time
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -13,6 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from backups.models import AppCredentials
+from backups.services import schedules
 
 # Failed sign-ins allowed per username and address within the window.
 LOGIN_FAILURE_LIMIT = 5
@@ -129,9 +131,36 @@ class CodeForm(ExpectedUserForm):
 
 
 class ScheduleForm(forms.Form):
+    """How often an account is backed up: a preset (at a time of day) or a cron expression. A form that sends
+    only ``cron`` (the dashboard before 0.2.0, or a script) means a custom expression."""
+
+    frequency = forms.ChoiceField(label="Back up", choices=list(schedules.FREQUENCIES.items()), required=False)
+    weekday = forms.TypedChoiceField(label="on", coerce=int, initial=6, required=False,
+                                     choices=[(n, name) for n, name in enumerate(schedules.WEEKDAYS)])
+    day = forms.TypedChoiceField(label="on day", coerce=int, initial=1, required=False,
+                                 choices=[(n, n) for n in range(1, schedules.MONTH_DAYS + 1)])
+    time = forms.TimeField(label="at", initial=dt_time(3, 0), required=False,
+                           widget=forms.TimeInput(format="%H:%M", attrs={"type": "time"}))
     # The service validates (length, fields, at most hourly) and says what is wrong.
-    cron = forms.CharField(label="Schedule (cron)", required=False, strip=True,
+    cron = forms.CharField(label="Cron expression", required=False, strip=True,
                            widget=forms.TextInput(attrs={"spellcheck": "false", "size": 14}))
+
+    def preset(self) -> schedules.Preset:
+        """The preset asked for (call after is_valid); InvalidCron when it cannot be one."""
+        data = self.cleaned_data
+        frequency = data.get("frequency") or "custom"  # a form with the cron field only
+        when = data.get("time")
+        if when is None and frequency != "custom":
+            raise schedules.InvalidCron("Give the time of day of the backup, for example 03:30.")
+        weekday, day = data.get("weekday"), data.get("day")
+        return schedules.Preset(frequency, when or dt_time(3, 0), weekday=6 if weekday in (None, "") else weekday,
+                                day=day or 1, cron=data.get("cron", ""))
+
+    @classmethod
+    def for_cron(cls, cron: str, prefix: str) -> "ScheduleForm":
+        preset = schedules.preset_of(cron)
+        return cls(prefix=prefix, initial={"frequency": preset.frequency, "time": preset.time,
+                                           "weekday": preset.weekday, "day": preset.day, "cron": cron})
 
 
 class DisconnectForm(forms.Form):

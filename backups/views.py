@@ -25,6 +25,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_q.models import Schedule
@@ -308,7 +309,8 @@ def _with_schedules(accounts: list[Account]) -> list[Account]:
     next_runs = dict(Schedule.objects.filter(name__in=names).values_list("name", "next_run"))
     for name, account in names.items():
         account.cron = schedules.backup_cron(account)
-        account.cron_words = schedules.describe_cron(account.cron)
+        account.cron_words = schedules.describe_schedule(account.cron)
+        account.schedule_form = ScheduleForm.for_cron(account.cron, prefix=f"a{account.pk}")
         account.next_backup_at = next_runs.get(name)
     return accounts
 
@@ -327,10 +329,9 @@ def _dashboard_accounts(request: HttpRequest) -> list[Account]:
 
 def _render_dashboard(request: HttpRequest, schedule_errors: dict | None = None, status: int = 200) -> HttpResponse:
     accounts = _dashboard_accounts(request)
-    for account in accounts:
-        value, error = (schedule_errors or {}).get(account.pk, (account.cron, None))
-        account.schedule_form = ScheduleForm(initial={"cron": value}, prefix=f"a{account.pk}")
-        account.schedule_error = error
+    for account in accounts:  # a schedule that could not be saved is shown as it was sent, with the reason
+        account.schedule_form, account.schedule_error = (schedule_errors or {}).get(
+            account.pk, (account.schedule_form, None))
     return render(request, "front/dashboard.html", {
         "accounts": accounts,
         "configured": AppCredentials.current() is not None,
@@ -396,12 +397,18 @@ def backup_now(request: HttpRequest, pk: int) -> HttpResponse:
 def account_schedule(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request, pk)
     form = ScheduleForm(request.POST, prefix=f"a{account.pk}")
-    value = form.data.get(form.add_prefix("cron"), "")
     try:
-        cron = schedules.set_backup_cron(account, value)
+        if not form.is_valid():
+            field, errors = next(iter(form.errors.items()))
+            raise schedules.InvalidCron(f"{form.fields[field].label}: {errors[0]}")
+        cron = schedules.set_backup_cron(account, form.preset().to_cron())
     except schedules.InvalidCron as exc:
-        return _render_dashboard(request, {account.pk: (value[:200], str(exc))}, status=400)
-    messages.success(request, f"{account.username} is now backed up {schedules.describe_cron(cron)}.")
+        if request.POST.get("next"):  # from the account's page
+            messages.error(request, str(exc))
+            return _back_to(request, account)
+        return _render_dashboard(request, {account.pk: (form, str(exc))}, status=400)
+    messages.success(request, f"{account.username} is now backed up {schedules.describe_schedule(cron)} "
+                              f"({timezone.get_current_timezone_name()} time).")
     return _back_to(request, account)
 
 

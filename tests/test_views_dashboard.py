@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from datetime import timedelta
 
 import pytest
@@ -43,9 +45,11 @@ def test_dashboard_shows_the_account(account, alice_client):
     assert "Connected; token valid until" in card.text
     facts = {dt.text: dd.text for dt, dd in zip(card.select("dl.facts dt"), card.select("dl.facts dd"))}
     assert facts["Last backup"] == "None yet."
-    cron = schedules.backup_cron(account)
-    assert find(card, f"input[name=a{account.pk}-cron]")["value"] == cron
-    assert f"runs {schedules.describe_cron(cron)}" in facts["Next backup"]
+    minute, hour, *_ = schedules.backup_cron(account).split()  # weekly on Saturday night, by default
+    assert find(card, f"select[name=a{account.pk}-frequency] option[selected]")["value"] == "weekly"
+    assert find(card, f"select[name=a{account.pk}-weekday] option[selected]").text == "Saturday"
+    assert find(card, f"input[name=a{account.pk}-time]")["value"] == f"{int(hour):02}:{int(minute):02}"
+    assert f"runs every Saturday at {int(hour):02}:{int(minute):02}." in facts["Next backup"]
     for link in (f"/accounts/{account.pk}/events/", "/connect/device/?username=alice-trakt",
                  f"/accounts/{account.pk}/disconnect/"):
         assert card.select(f"a[href={link}]"), link
@@ -188,7 +192,53 @@ def test_change_the_schedule(account, alice_client):
     assert account.backup_cron == "30 4 * * 6"
     schedule = Schedule.objects.get(name=schedules.backup_schedule_name(account))
     assert schedule.cron == "30 4 * * 6"
-    assert "alice-trakt is now backed up at 04:30, only on Saturday" in find(alice_client.get("/"), ".messages").text
+    assert "alice-trakt is now backed up every Saturday at 04:30 (UTC time)" in find(alice_client.get("/"),
+                                                                                        ".messages").text
+
+
+@pytest.mark.parametrize("fields, cron, words", [
+    ({"frequency": "daily", "time": "03:15"}, "15 3 * * *", "every day at 03:15"),
+    ({"frequency": "weekly", "weekday": "1", "time": "22:05"}, "5 22 * * 1", "every Monday at 22:05"),
+    ({"frequency": "monthly", "day": "28", "time": "00:00"}, "0 0 28 * *", "on day 28 of every month at 00:00"),
+    ({"frequency": "custom", "cron": "0 */6 * * *", "time": "03:00"}, "0 */6 * * *", "every 6 hours"),
+])
+def test_a_preset_schedule_is_stored_as_cron_and_shown_in_words(account, alice_client, fields, cron, words):
+    data = {f"a{account.pk}-{name}": value for name, value in fields.items()}
+    assert alice_client.post(f"/accounts/{account.pk}/schedule", data).status_code == 302
+    account.refresh_from_db()
+    assert account.backup_cron == cron
+    assert Schedule.objects.get(name=schedules.backup_schedule_name(account)).cron == cron
+    response = alice_client.get("/")
+    assert f"alice-trakt is now backed up {words}" in find(response, ".messages").text
+    card = find(response, f"#account-{account.pk}")
+    assert find(card, f"select[name=a{account.pk}-frequency] option[selected]")["value"] == fields["frequency"]
+    assert f"runs {words}." in card.text
+
+
+def test_a_preset_runs_at_its_time_in_the_installations_time_zone(account, alice_client, settings):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    data = {f"a{account.pk}-frequency": "daily", f"a{account.pk}-time": "04:30"}
+    alice_client.post(f"/accounts/{account.pk}/schedule", data)
+    next_run = Schedule.objects.get(name=schedules.backup_schedule_name(account)).next_run
+    local = timezone.localtime(next_run, zoneinfo.ZoneInfo("Pacific/Auckland"))
+    assert (local.hour, local.minute) == (4, 30)
+    assert "(Pacific/Auckland time)" in find(alice_client.get("/"), ".messages").text
+    assert "Times are in Pacific/Auckland time" in find(alice_client.get("/"), f"#account-{account.pk}").text
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"frequency": "weekly", "weekday": "1", "time": ""}, "Give the time of day"),
+    ({"frequency": "monthly", "day": "31", "time": "03:00"}, "on day: Select a valid choice"),
+    ({"frequency": "daily", "time": "25:00"}, "at: Enter a valid time"),
+    ({"frequency": "hourly", "time": "03:00"}, "Back up: Select a valid choice"),
+])
+def test_a_preset_that_cannot_be_is_explained_and_changes_nothing(account, alice_client, fields, message):
+    data = {f"a{account.pk}-{name}": value for name, value in fields.items()}
+    response = alice_client.post(f"/accounts/{account.pk}/schedule", data)
+    assert response.status_code == 400
+    assert message in find(response, f"form[action=/accounts/{account.pk}/schedule] .field-error").text
+    account.refresh_from_db()
+    assert account.backup_cron == ""
 
 
 @pytest.mark.parametrize("value, message", [
@@ -344,3 +394,22 @@ def test_commands_in_messages_are_shown_as_code_and_the_rest_stays_escaped(accou
     reason = find(alice_client.get("/"), f"#backup-{backup.pk} .error-text")
     assert ([code.text for code in reason.select("code")], reason.select("b")) == (
         ["python manage.py trakt_auth -u <b>x</b>"], [])
+
+
+def test_the_account_page_carries_the_cards_actions(account, alice_client):
+    card = find(alice_client.get("/"), f"#account-{account.pk}")
+    page = find(alice_client.get(f"/accounts/{account.pk}/"), f"#account-{account.pk}")
+    def actions(section):
+        return [(e.tag, e.get("data-action") or e.get("href")) for e in find(section, ".actions").iter()
+                if e.tag in ("a", "button")]
+
+    on_the_card = actions(card)
+    on_the_card.remove(("a", f"/accounts/{account.pk}/"))  # "All backups": the page itself
+    assert actions(page) == on_the_card and len(on_the_card) == 6
+    assert find(page, f"form[action=/accounts/{account.pk}/schedule] input[name=next]")["value"] == \
+        f"/accounts/{account.pk}/"
+    # a schedule that cannot be saved, from the account's page: back to it, with the reason
+    response = alice_client.post(f"/accounts/{account.pk}/schedule", {
+        f"a{account.pk}-frequency": "custom", f"a{account.pk}-cron": "*/5 * * * *", "next": f"/accounts/{account.pk}/"})
+    assert response.status_code == 302 and response["Location"] == f"/accounts/{account.pk}/"
+    assert "Back up at most once an hour" in find(alice_client.get(response["Location"]), ".messages").text

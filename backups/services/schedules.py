@@ -9,7 +9,10 @@ adds a second one.
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 
 from croniter import CroniterError, croniter
 from cron_descriptor import ExpressionDescriptor, Options
@@ -63,6 +66,70 @@ def describe_cron(expression: str) -> str:
     except Exception:  # noqa: BLE001 - a description is a nicety, never an error
         return expression
     return text[:1].lower() + text[1:] if text.startswith("At ") else text
+
+
+# -- the presets: a schedule people can set ---------------------------------------------------------
+# Stored as cron like any other schedule; a cron of one of these shapes reads back as its preset.
+
+WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")  # cron's numbers
+FREQUENCIES = {"daily": "Every day", "weekly": "Every week", "monthly": "Every month", "custom": "Custom (cron)"}
+MONTH_DAYS = 28  # every month has them
+PRESET_SHAPE = re.compile(r"^(\d{1,2}) (\d{1,2}) (\*|\d{1,2}) \* (\*|\d)$")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A schedule as the dashboard shows it: how often, and at what time of day in ``TIME_ZONE``."""
+
+    frequency: str = "weekly"
+    time: dt_time = dt_time(3, 0)
+    weekday: int = 6  # cron's numbering: 0 is Sunday
+    day: int = 1  # of the month
+    cron: str = ""  # the expression itself, for "custom"
+
+    def to_cron(self) -> str:
+        """The cron expression, validated as any other; InvalidCron with a sentence when it cannot be one."""
+        minute, hour = self.time.minute, self.time.hour
+        if self.frequency == "custom":
+            return validate_cron(self.cron)
+        if self.frequency == "daily":
+            return f"{minute} {hour} * * *"
+        if self.frequency == "weekly" and 0 <= self.weekday < len(WEEKDAYS):
+            return f"{minute} {hour} * * {self.weekday}"
+        if self.frequency == "monthly" and 1 <= self.day <= MONTH_DAYS:
+            return f"{minute} {hour} {self.day} * *"
+        raise InvalidCron("Pick how often: every day, every week on a day, every month on a day from 1 to 28, "
+                          "or a custom cron expression.")
+
+
+def preset_of(cron: str) -> Preset:
+    """The preset a cron expression is, or "custom" (with the expression) when it is none of them."""
+    match = PRESET_SHAPE.match(cron or "")
+    if match:
+        minute, hour, day, weekday = match.groups()
+        if int(minute) < 60 and int(hour) < 24:
+            at = dt_time(int(hour), int(minute))
+            if day == "*" and weekday == "*":
+                return Preset("daily", at, cron=cron)
+            if day == "*" and int(weekday) < len(WEEKDAYS):
+                return Preset("weekly", at, weekday=int(weekday), cron=cron)
+            if weekday == "*" and 1 <= int(day) <= MONTH_DAYS:
+                return Preset("monthly", at, day=int(day), cron=cron)
+    return Preset("custom", cron=cron)
+
+
+def describe_schedule(cron: str) -> str:
+    """The schedule in words: "every Saturday at 04:30", or cron-descriptor's words for a custom one."""
+    preset = preset_of(cron)
+    at = preset.time.strftime("%H:%M")
+    if preset.frequency == "daily":
+        return f"every day at {at}"
+    if preset.frequency == "weekly":
+        return f"every {WEEKDAYS[preset.weekday]} at {at}"
+    if preset.frequency == "monthly":
+        return f"on day {preset.day} of every month at {at}"
+    words = describe_cron(cron)
+    return words[:1].lower() + words[1:]
 
 
 def backup_cron(account: Account) -> str:

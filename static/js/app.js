@@ -13,3 +13,19 @@
     });
   });
 })();
+
+// Schedule forms: only the fields of the chosen frequency are shown (all of them without scripts).
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-schedule]").forEach(function (form) {
+    var frequency = form.querySelector("select[name$='frequency']");
+    if (!frequency) return;
+    function show() {
+      form.querySelectorAll("[data-show-for]").forEach(function (field) {
+        field.hidden = field.getAttribute("data-show-for").split(" ").indexOf(frequency.value) < 0;
+      });
+    }
+    frequency.addEventListener("change", show);
+    show();
+  });
+})();
