@@ -41,6 +41,7 @@ browser:
 test: dev-deps browser
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 	./scripts/test-services.sh
+	./scripts/test-image.sh
 
 # The second pass alone: PostgreSQL + Redis + S3-compatible storage, when they are reachable.
 test-services: dev-deps

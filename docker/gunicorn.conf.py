@@ -14,3 +14,7 @@ timeout = 120
 graceful_timeout = 20
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No control socket (gunicorn 25.1+, for `gunicornc`): it would go to $HOME/.gunicorn, and the image's user has
+# no home (/nonexistent), so gunicorn logged "Control server error: Permission denied" at every start. A
+# container is managed by its orchestrator's signals instead (SIGTERM stops, SIGHUP reloads).
+control_socket_disable = True

@@ -4,6 +4,8 @@ The Dockerfile passes hadolint; the entrypoint prepares a fresh data folder (key
 containers start at once; the image's web command serves and the HEALTHCHECK script tells up from down;
 `manage.py serve` stops web and worker together; the compose files run web and worker from one image.
 Every process here gets the environment of a fresh installation (only DATA_DIR), not the test settings.
+The real image is built and started by scripts/test-image.sh (buildah and chroot, after this suite in
+`make test`); here only that `make test` runs it and that it never skips quietly.
 """
 
 from __future__ import annotations
@@ -253,6 +255,21 @@ def test_the_image_command_serves_with_threads_and_the_healthcheck_sees_it(tmp_p
     assert healthcheck(port).returncode == 1, "nothing listens any more"
 
 
+def test_the_image_command_logs_no_error_when_its_user_has_no_home(tmp_path):
+    """The image's user has no writable home (/nonexistent): gunicorn must not need one. Its control socket
+    (gunicorn 25.1+) defaulted to $HOME/.gunicorn and logged "Control server error" at every start."""
+    port = free_port()
+    argv = [str(ENTRYPOINT), *in_repo(dockerfile_instruction("CMD"))]
+    # Under /proc not even root can create the folder, as the image's user cannot under /nonexistent.
+    env = fresh_env(tmp_path / "data", PORT=str(port), HOST="127.0.0.1", HOME="/proc/trakt-backup-no-home")
+    with running(argv, env) as proc:
+        wait_healthy(port, proc)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "[ERROR]" not in output and "Traceback" not in output, output
+
+
 class _Answer(http.server.BaseHTTPRequestHandler):
     status = 503
 
@@ -332,6 +349,47 @@ def test_serve_runs_web_and_worker_and_sigterm_stops_both(tmp_path):
     while [pid for pid in tree if _alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [pid for pid in tree if _alive(pid)] == [], "processes left running after serve stopped"
+
+
+# -- the image test (scripts/test-image.sh builds and runs the image where it can: root, buildah) -------
+
+
+def test_make_test_builds_and_runs_the_image_after_the_services_pass():
+    script = ROOT / "scripts" / "test-image.sh"
+    assert os.access(script, os.X_OK)
+    lines = script.read_text().splitlines()
+    assert lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in lines
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.M).group(1).split("\n")
+    steps = [line.strip() for line in recipe if line.strip()]
+    assert steps.index("./scripts/test-image.sh") == steps.index("./scripts/test-services.sh") + 1, steps
+
+
+def _image_test_unprivileged(**env: str) -> subprocess.CompletedProcess:
+    """scripts/test-image.sh as a user who is not root (nobody, when the tests run as root): it must skip.
+    Run from a copy in a folder anyone can enter, as the checkout's may not be."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        (folder / "scripts").mkdir(mode=0o755)
+        script = folder / "scripts" / "test-image.sh"
+        shutil.copy2(ROOT / "scripts" / "test-image.sh", script)
+        environment = {key: value for key, value in os.environ.items() if key not in ("CI", "IMAGE_TEST_OPTIONAL")}
+        environment.update(env)
+        nobody = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+        return subprocess.run([str(script)], env=environment, capture_output=True, text=True, timeout=60, **nobody)
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_the_image_test_skips_loudly_without_root_and_fails_ci_unless_optional(ci):
+    result = _image_test_unprivileged(CI=ci)
+    assert "IMAGE TEST SKIPPED: not root" in result.stderr and "=" * 100 in result.stderr, result.stderr
+    assert result.returncode == (1 if ci else 0), result.stderr
+    if ci:
+        assert "IMAGE_TEST_OPTIONAL=1" in result.stderr, "the banner must say how to allow the skip"
+    assert _image_test_unprivileged(CI=ci, IMAGE_TEST_OPTIONAL="1").returncode == 0
 
 
 # -- compose -------------------------------------------------------------------------------------------
