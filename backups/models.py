@@ -290,3 +290,26 @@ class Backup(models.Model):
         return self._update([self.Status.RUNNING], status=self.Status.SUCCESS, finished=now, heartbeat=now,
                             error="", error_kind="", **fields)
 
+
+class WorkerHeartbeat(models.Model):
+    """A worker's sign of life: a scheduled task updates its host's row every few minutes, so that the doctor
+    can tell whether anything runs the schedules (backups, token refreshes, maintenance)."""
+
+    host = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-seen"]
+
+    def __str__(self) -> str:
+        return f"worker on {self.host} seen {self.seen:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def record(cls, host: str, pid: int) -> WorkerHeartbeat:
+        beat, _ = cls.objects.update_or_create(host=host[:255], defaults={"pid": pid, "seen": timezone.now()})
+        return beat
+
+    @classmethod
+    def latest(cls) -> WorkerHeartbeat | None:
+        return cls.objects.order_by("-seen").first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from backups.models import Account, Backup
-from backups.services import integrity, notify, retention, schedules
+from backups.services import doctor, integrity, notify, retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, run_backup
 from backups.services.grants import ReconnectNeeded, ServiceError, refresh_grant
 
@@ -57,3 +57,7 @@ def verify_archives() -> str:
     for finding in [f for f in bad if f.newly_damaged]:  # once per archive, not every day
         notify.archive_damaged(finding.backup, finding.problems)
     return f"{len(findings)} checked, {len(bad)} damaged or missing"
+
+
+def worker_heartbeat() -> str:
+    return doctor.record_heartbeat()

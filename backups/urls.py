@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import views
+from backups import views, views_staff
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,4 +25,5 @@ urlpatterns = [
     path("accounts/<int:pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
     path("backups/<int:pk>/download", views.backup_download, name="backup_download"),
     path("backups/<int:pk>/status", views.backup_status, name="backup_status"),
+    path("staff/doctor/", views_staff.doctor_page, name="doctor"),
 ]

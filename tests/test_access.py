@@ -51,7 +51,7 @@ PLAIN_POSTS = [
     ("connect_redirect", {"username": ""}),
 ]
 PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect", "connect_device", "connect_pin",
-              "connect_redirect", "oauth_callback", "favicon"]
+              "connect_redirect", "oauth_callback", "favicon", "doctor"]
 
 
 def url(name: str, which: str | None, objects) -> str:

@@ -21,6 +21,12 @@ Run standalone with ``python -m trakt_emulator --help``; the HTTP control API li
 * Unknown API path -> 404 JSON ``{"error": "not_found", ...}``.
 * Empty collections paginate with ``X-Pagination-Page-Count: 0``.
 * ``/_emulator/`` control requests are not logged and get no latency or faults.
+
+Knobs for a trakt that changed its ways (attributes of the Emulator, or ``POST /_emulator/config``):
+``date_offset`` (seconds added to every Date header: a wrong clock), ``max_limit`` (the page size that
+larger limits are clamped to, 250), ``require_user_agent`` (False lets requests without one through),
+``token_lifetime`` (the ``expires_in`` of new tokens); and the fault ``drop_headers`` (``headers=[names]``,
+by default the four pagination headers) takes headers off the real answer.
 """
 
 from .profiles import PROFILES

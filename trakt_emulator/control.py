@@ -59,7 +59,8 @@ def _set_config(emu, parts, data):
         emu.set_rate_limit(*data["rate_limit"])
     if "write_rate_limit" in data:
         emu.set_write_rate_limit(data["write_rate_limit"][0], data["write_rate_limit"][1])
-    for key in ("device_expires_in", "device_interval", "code_lifetime", "revoke_old_access_on_refresh"):
+    for key in ("device_expires_in", "device_interval", "code_lifetime", "revoke_old_access_on_refresh", "date_offset",
+                "max_limit", "require_user_agent"):
         if key in data:
             setattr(emu, key, data[key])
     if "advance_clock" in data:

@@ -4,7 +4,8 @@ import itertools
 import re
 
 
-FAULT_KINDS = ("status", "429", "html", "reset", "timeout", "truncated", "wrong_shape", "invalid_grant")
+FAULT_KINDS = ("status", "429", "html", "reset", "timeout", "truncated", "wrong_shape", "invalid_grant",
+               "drop_headers")
 
 
 class FaultSpec:

@@ -18,7 +18,7 @@ from .control import handle_control
 from .oauth import OAuthError
 from .pages import activate_page, authorize_page
 from .responses import (JSON_CT, REASONS, Resp, cloudflare_resp, empty_resp, error_resp, fault_response,
-                        html_resp, json_resp, not_found_html, wrong_shape)
+                        html_resp, json_resp, not_found_html, without_headers, wrong_shape)
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -44,6 +44,12 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self):
         return "cloudflare"
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, off by the `date_offset` knob: trakt's clock as a machine with a wrong clock sees it."""
+        if timestamp is None:
+            timestamp = time.time() + self.server.emu.state.date_offset
+        return super().date_time_string(timestamp)
 
     def setup(self):
         super().setup()
@@ -196,6 +202,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             resp = self._answer(entry["path"], query, body)
             if kind == "wrong_shape":
                 resp = wrong_shape(resp, opts)
+            elif kind == "drop_headers":
+                resp = without_headers(resp, opts)
         entry["status"] = resp.status
         entry["user"] = resp.user
         if kind == "truncated":
@@ -268,7 +276,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _check_api_headers(self, method: str, path: str):
         """The answer for a request trakt refuses before looking at the token, or None."""
         headers = self.headers
-        if not (headers.get("User-Agent") or "").strip():
+        if self._refused_for_user_agent():
             return cloudflare_resp(403)
         if path == "/oauth" or path.startswith("/oauth/"):
             return not_found_html()
@@ -281,6 +289,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             if content_type != "application/json":
                 return error_resp(412, "precondition_failed", "Use application/json for the Content-Type header")
         return None
+
+    def _refused_for_user_agent(self) -> bool:
+        """Cloudflare blocks a request without a User-Agent (unless the `require_user_agent` knob is off)."""
+        return self.server.emu.state.require_user_agent and not (self.headers.get("User-Agent") or "").strip()
 
     def _authenticated_user(self) -> tuple:
         """(username, None), or (None or username, the 401/423 answer)."""
@@ -316,7 +328,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _auth(self, method, path, query, body):
         emu = self.server.emu
         st = emu.state
-        if not (self.headers.get("User-Agent") or "").strip():
+        if self._refused_for_user_agent():
             return cloudflare_resp(403)
         if path in ("/oauth/authorize", "/activate") or (path == "/" and method == "GET"):
             try:

@@ -25,14 +25,14 @@ class Paged:
     """A paginated answer: records seq[lo:hi], rendered item by item."""
     __slots__ = ("seq", "lo", "hi", "render", "default_limit", "max_limit", "optional", "headers")
 
-    def __init__(self, records, render, default_limit=100, max_limit=250, lo=0, hi=None, optional=False,
+    def __init__(self, records, render, default_limit=100, max_limit=None, lo=0, hi=None, optional=False,
                  headers=None):
         self.seq = records
         self.lo = lo
         self.hi = len(records) if hi is None else hi
         self.render = render
         self.default_limit = default_limit
-        self.max_limit = max_limit
+        self.max_limit = max_limit  # None: the installation's cap (page_of's `cap`); a lower one of its own
         self.optional = optional
         self.headers = headers or {}
 
@@ -40,18 +40,18 @@ class Paged:
         return [self.render(record) for record in self.seq[self.lo:self.hi]]
 
 
-MAX_LIMIT = 250
+MAX_LIMIT = 250  # trakt clamps larger limits to this, without an error
 
 
-def page_of(paged, query):
-    """Apply ?page/&limit to a Paged -> (items, headers)."""
+def page_of(paged, query, cap=MAX_LIMIT):
+    """Apply ?page/&limit to a Paged -> (items, headers); `limit` is clamped to `cap` (and the Paged's own)."""
     if paged.optional and "page" not in query and "limit" not in query:
         return paged.all(), dict(paged.headers)
     page = max(1, as_int(query.get("page"), 1))
     limit = as_int(query.get("limit"), paged.default_limit)
     if limit < 1:
         limit = paged.default_limit
-    limit = min(limit, paged.max_limit)
+    limit = min(limit, cap, paged.max_limit or cap)
     total = paged.hi - paged.lo
     pages = (total + limit - 1) // limit
     start = paged.lo + (page - 1) * limit
@@ -167,7 +167,7 @@ def _watched_view(user, rest, query):
     progress = "progress" in ext
     specials = query.get("specials") == "true"
     return Paged(watched_shows, lambda record: user.render_watched_show(record, progress, specials),
-                 max_limit=100 if progress else MAX_LIMIT)
+                 max_limit=100 if progress else None)
 
 
 def _collection_view(user, rest, query):

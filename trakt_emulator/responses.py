@@ -129,6 +129,16 @@ def fault_response(kind, opts):
     return Resp(status, raw, extra)
 
 
+PAGINATION_HEADERS = ("X-Pagination-Page", "X-Pagination-Limit", "X-Pagination-Page-Count", "X-Pagination-Item-Count")
+
+
+def without_headers(resp, opts):
+    """The real answer less some headers (`headers`: names, any case; default the four pagination headers)."""
+    dropped = {name.lower() for name in opts.get("headers") or PAGINATION_HEADERS}
+    resp.headers = {k: v for k, v in resp.headers.items() if k.lower() not in dropped}
+    return resp
+
+
 def wrong_shape(resp, opts):
     """A 2xx answer becomes a valid JSON value of the wrong type; errors pass through unchanged."""
     if not 200 <= resp.status < 300:

@@ -130,6 +130,11 @@ class Emulator:
     device_interval = _cfg_prop("device_interval")
     code_lifetime = _cfg_prop("code_lifetime")
     revoke_old_access_on_refresh = _cfg_prop("revoke_old_access_on_refresh")
+    # a trakt that changed its ways: the Date header off by this many seconds, the page size clamped to this,
+    # requests without a User-Agent let through when False
+    date_offset = _cfg_prop("date_offset")
+    max_limit = _cfg_prop("max_limit")
+    require_user_agent = _cfg_prop("require_user_agent")
     del _cfg_prop
 
     def advance_clock(self, seconds):
@@ -144,7 +149,8 @@ class Emulator:
                     "write_rate_limit": list(st.write_rate_limit), "device_expires_in": st.device_expires_in,
                     "device_interval": st.device_interval, "code_lifetime": st.code_lifetime,
                     "revoke_old_access_on_refresh": st.revoke_old_access_on_refresh,
-                    "clock_offset": st.clock_offset}
+                    "clock_offset": st.clock_offset, "date_offset": st.date_offset, "max_limit": st.max_limit,
+                    "require_user_agent": st.require_user_agent}
 
     # ------------------------------------------------------------------ users & data
     def add_app(self, client_id, client_secret, redirect_uris=(OOB,)):

@@ -16,7 +16,7 @@ from collections import deque
 from .flight import FlightRecorder
 from .locks import SharedLock
 from .oauth import App, OAuthStore
-from .reads import Obj, full_data, page_of, resolve_get
+from .reads import MAX_LIMIT, Obj, full_data, page_of, resolve_get
 from .responses import encode_json
 from .shared import compact_number, iso, slugify, stable_int, unique_slug
 from .user import UserData
@@ -59,6 +59,12 @@ class State(OAuthStore):
         self.code_lifetime = code_lifetime
         self.revoke_old_access_on_refresh = revoke_old_access_on_refresh
         self.clock_offset = 0.0
+        # Knobs for a trakt that changed its ways (the app's doctor notices): the Date header's error in seconds
+        # (a wrong clock on either side looks the same), the largest page a request may ask for, and whether a
+        # request without a User-Agent is refused.
+        self.date_offset = 0.0
+        self.max_limit = MAX_LIMIT
+        self.require_user_agent = True
         self._grant_ids = 0
 
     # ------------------------------------------------------------------ clock
@@ -255,7 +261,7 @@ class State(OAuthStore):
             if isinstance(r, Obj):
                 status, headers, value = r.status, dict(r.headers), r.value
             else:
-                value, headers = page_of(r, query)
+                value, headers = page_of(r, query, self.max_limit)
                 status = 200
             body = b"" if status == 204 else encode_json(value)
             return status, headers, value, body

@@ -24,6 +24,7 @@ from backups.models import Account
 
 REFRESH_CHECK_MINUTES = 60
 MAINTENANCE_NAME = "maintenance"
+HEARTBEAT_NAME, HEARTBEAT_MINUTES = "worker-heartbeat", 5
 MAX_CRON_LENGTH = 100
 
 
@@ -192,10 +193,15 @@ def remove_account_schedules(account: Account) -> None:
 
 
 def ensure_global_schedules() -> None:
-    """Housekeeping every 15 minutes: recover dead runs, apply retention, re-check schedules."""
+    """Housekeeping every 15 minutes: recover dead runs, apply retention, re-check schedules. And the workers'
+    heartbeat every few minutes, for the doctor (its successes are not kept in the task list)."""
     existing = Schedule.objects.filter(name=MAINTENANCE_NAME).first()
     _upsert(MAINTENANCE_NAME, func="backups.tasks.maintenance", schedule_type=Schedule.MINUTES, minutes=15,
             repeats=-1, next_run=existing.next_run if existing and existing.next_run else timezone.now())
+    existing = Schedule.objects.filter(name=HEARTBEAT_NAME).first()
+    _upsert(HEARTBEAT_NAME, func="backups.tasks.worker_heartbeat", schedule_type=Schedule.MINUTES,
+            minutes=HEARTBEAT_MINUTES, repeats=-1, kwargs=repr({"q_options": {"save": False}}),
+            next_run=existing.next_run if existing and existing.next_run else timezone.now())
 
 
 VERIFY_NAME = "verify-archives"
