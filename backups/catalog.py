@@ -38,6 +38,7 @@ class Category:
     activities: tuple[str, ...] = ()
     role: Role = Role.DATA
     media: str | None = None  # WATCHED: the key of each entry's movie or show ("movie", "show")
+    label_each: str = ""  # LIST_ITEMS: the label of one list's file, with its ``{name}``
 
     @property
     def per_list(self) -> bool:
@@ -98,7 +99,7 @@ CATEGORIES: tuple[Category, ...] = (
     ),
     Category("users/lists", "Lists", "/users/me/lists", activities=("lists.updated_at",), role=Role.LIST_INDEX),
     Category("users/lists/{list_id}/items", "Items of the lists", "/users/me/lists/{list_id}/items", paginated=P,
-             activities=("lists.updated_at",), role=Role.LIST_ITEMS),
+             activities=("lists.updated_at",), role=Role.LIST_ITEMS, label_each="Items of list ‘{name}’"),
     Category("users/lists/collaborations", "Lists shared with you",
              "/users/me/lists/collaborations", activities=("collaborations.updated_at",)),
     Category("users/comments", "Comments and replies",
@@ -137,3 +138,17 @@ def the(role: Role) -> Category:
     """The one category with this role (activities, history, list index, list items)."""
     (category,) = by_role(role)
     return category
+
+
+def label_of(file: str, list_name: str | None = None) -> str:
+    """A file's name for people: its category's label ("Watch history"), one list's ("Items of list
+    ‘Favourites’") or, for a file the catalog no longer knows (an older archive's), its path in words."""
+    for category in CATEGORIES:
+        if category.file == file:
+            return category.label
+        if category.per_list:
+            prefix, suffix = category.file.split("{list_id}")
+            list_id = file.removeprefix(prefix).removesuffix(suffix)
+            if file.startswith(prefix) and file.endswith(suffix) and list_id.isdigit():
+                return category.label_each.format(name=list_name or f"#{list_id}")
+    return " / ".join(part.replace("_", " ") for part in file.split("/"))

@@ -134,7 +134,7 @@ class Backup(models.Model):
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"
         COMMAND = "command", "Command line"
-        SCHEDULE = "schedule", "Schedule"
+        SCHEDULE = "schedule", "Scheduled"
 
     class ErrorKind(models.TextChoices):
         RECONNECT = "reconnect", "The account must be connected again"
@@ -166,6 +166,10 @@ class Backup(models.Model):
         max_length=64, blank=True, help_text="digest of the archived files' digests: equal content, equal value"
     )
     item_counts = models.JSONField(default=dict, blank=True)
+    lists = models.JSONField(default=dict, blank=True,
+                             help_text="the lists whose items it holds: trakt id → name and item count")
+    skipped = models.JSONField(default=dict, blank=True,
+                               help_text="the categories trakt did not provide (VIP only, …): file → reason")
     requests_made = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True,
@@ -221,7 +225,7 @@ class Backup(models.Model):
 
     @property
     def trigger_words(self) -> str:
-        """Who started it and, once it succeeded, what it was: "Schedule (incremental)", "Manual (full)"."""
+        """Who started it and, once it succeeded, what it was: "Scheduled (incremental)", "Manual (full)"."""
         if self.status != self.Status.SUCCESS:
             return self.get_trigger_display()
         return f"{self.get_trigger_display()} ({'full' if self.full else 'incremental'})"

@@ -482,7 +482,7 @@ def account_verify(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"The archive of {name} matches its checksums.")
     else:
         messages.success(request, f"All {total} archives of {name} match their checksums.")
-    return redirect(reverse("dashboard") + f"#account-{account.pk}")
+    return _back_to(request, account)
 
 
 @login_required

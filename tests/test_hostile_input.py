@@ -17,7 +17,8 @@ from backups.services.backup_run import run_backup
 from backups.services.grants import ServiceError, connect_with_code, save_app_credentials
 from backups.services.schedules import InvalidCron, set_backup_cron, validate_cron
 from django_q.models import Schedule
-from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, app_env, archive_copy, connect_account, read_archive
+from tests.support import (CLIENT_ID, CLIENT_SECRET, ROOT, app_env, archive_copy, connect_account, find, find_all,
+                           read_archive, signed_in)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,3 +221,16 @@ def test_huge_or_deeply_nested_answers_fail_cleanly_under_a_memory_limit(trakt, 
     assert backup.status == Backup.Status.FAILED and sentence in backup.error
     assert not _files_under(Path(settings.ARCHIVE_DIR)), "a failed backup left files"
     assert trakt.count(path_regex=r"^/sync/history$") == 1, "a hopeless answer was asked for again"
+
+
+def test_a_hostile_list_name_is_shown_as_text(trakt, alice, tmp_path):
+    account = connect_account(trakt, "alice-trakt", alice, profile="tiny")
+    lists = trakt.user_data("alice-trakt")["/users/me/lists"]
+    name = '<img src=x onerror="alert(1)"> {{ 7 }} `rm -rf`'
+    trakt.inject("wrong_shape", path=r"^/users/me/lists$", times=None, value=[{**lists[0], "name": name}])
+    backup = run_backup(account)
+    assert backup.lists[str(lists[0]["ids"]["trakt"])]["name"] == name
+    response = signed_in(alice).get("/")
+    row = find(response, f"#backup-{backup.pk}")
+    assert f"Items of list ‘{name}’" in [li.select("span")[0].text for li in row.select("details.counts .counted li")]
+    assert not find_all(response, "main img") and not find_all(row, "code")  # text, not markup

@@ -56,7 +56,7 @@ def test_dashboard_shows_the_account(account, alice_client):
     assert card.select(f"form[action=/accounts/{account.pk}/backup] button[data-action=backup-now]")
 
 
-def test_back_up_now_and_the_backup_row(account, alice_client):
+def test_back_up_now_and_the_backup_row(trakt, account, alice_client):
     backup = back_up_now(alice_client, account)
     assert backup.status == Backup.Status.SUCCESS and backup.trigger == Backup.Trigger.MANUAL
     response = alice_client.get("/")
@@ -64,15 +64,35 @@ def test_back_up_now_and_the_backup_row(account, alice_client):
     row = find(response, f"#backup-{backup.pk}")
     assert find(row, ".badge").text == "Succeeded"
     assert find(row, "a.download")["href"] == f"/backups/{backup.pk}/download"
-    assert find(row, "details.counts summary").text == f"{backup.total_items:,} items"
-    counted = {item.select("span")[0].text for item in row.select("details.counts li")}
-    assert {"Watch history", "Settings", "Items of the lists"} <= counted  # the per-category counts, in words
+    assert find(row, "details.counts summary").text.startswith(f"{backup.total_items:,} items")
+    counted = {item.select("span")[0].text: item.select("span")[1].text for item in row.select("details.counts .counted li")}
+    assert {"Watch history", "Settings"} <= set(counted)  # the per-category counts, in words
+    lists = trakt_lists(trakt, account)
+    assert lists and all(counted[f"Items of list ‘{name}’"] == f"{items:,}" for name, items in lists)
+    assert not [label for label in counted if "/" in label or "{" in label]  # no path anywhere
     from django.template.defaultfilters import filesizeformat
 
     cells = {td["data-label"]: td.text for td in row.select("td")}
     assert cells["Size"] == " ".join(filesizeformat(backup.size).split())  # its no-break space collapsed
     assert cells["Trigger"] == "Manual (full)"  # the first backup of an account is full
     assert not find_all(response, "progress")
+
+
+def trakt_lists(trakt, account) -> list[tuple[str, int]]:
+    """(name, item count) of the account's lists, as the emulator holds them."""
+    data = trakt.user_data(account.username)
+    return [(entry["name"], len(data[f"/users/me/lists/{entry['ids']['trakt']}/items"]))
+            for entry in data["/users/me/lists"]]
+
+
+def test_categories_trakt_did_not_provide_are_listed_with_the_reason(account, alice_client):
+    backup = back_up_now(alice_client, account)  # not a VIP: trakt answers 426 for the saved filters
+    row = find(alice_client.get("/"), f"#backup-{backup.pk}")
+    assert find(row, "details.counts summary").text == f"{backup.total_items:,} items, 4 categories not available"
+    skipped = {li.select("span")[0].text: li.select("span")[1].text for li in row.select("details.counts .skipped li")}
+    assert set(skipped) == {"Saved filters — movies", "Saved filters — shows", "Saved filters — calendars",
+                            "Saved filters — search"}
+    assert all("only available to trakt VIP members" in reason for reason in skipped.values())
 
 
 def test_the_trigger_says_whether_a_backup_was_incremental(account, alice_client):
@@ -86,7 +106,7 @@ def test_the_trigger_says_whether_a_backup_was_incremental(account, alice_client
 def test_counts_come_in_the_catalogs_order(account, alice_client):
     backup = back_up_now(alice_client, account)
     row = find(alice_client.get("/"), f"#backup-{backup.pk}")
-    names = [item.select("span")[0].text for item in row.select("details.counts li")]
+    names = [item.select("span")[0].text for item in row.select("details.counts .counted li")]
     assert names[:3] == ["Settings", "Profile", "Statistics"]
 
 
@@ -94,15 +114,17 @@ def test_a_category_an_older_archive_had_reads_as_its_path(account, alice_client
     backup = back_up_now(alice_client, account)
     Backup.objects.filter(pk=backup.pk).update(item_counts={"users/old_thing": 2})
     row = find(alice_client.get("/"), f"#backup-{backup.pk}")
-    assert [item.select("span")[0].text for item in row.select("details.counts li")] == ["users / old thing"]
+    assert [item.select("span")[0].text for item in row.select("details.counts .counted li")] == [
+        "users / old thing"]
 
 
 def test_one_of_a_thing_is_in_the_singular(account, alice_client):
     backup = back_up_now(alice_client, account)
-    Backup.objects.filter(pk=backup.pk).update(item_counts={"sync/history": 1}, pages_fetched=1, requests_made=1)
+    Backup.objects.filter(pk=backup.pk).update(item_counts={"sync/history": 1}, pages_fetched=1, requests_made=1,
+                                               skipped={"users/saved_filters/movies": "VIP only"})
     row = find(alice_client.get(f"/accounts/{account.pk}/"), f"#backup-{backup.pk}")
-    assert (find(row, "details.counts summary").text, find(row, "details.counts p.help").text) == (
-        "1 item", "1 page, 1 request to trakt.")
+    assert (find(row, "details.counts summary").text, find(row, "details.counts p.requests").text) == (
+        "1 item, 1 category not available", "1 page, 1 request to trakt.")
 
 
 def test_checking_a_single_archive_says_so_in_the_singular(account, alice_client):
@@ -413,3 +435,5 @@ def test_the_account_page_carries_the_cards_actions(account, alice_client):
         f"a{account.pk}-frequency": "custom", f"a{account.pk}-cron": "*/5 * * * *", "next": f"/accounts/{account.pk}/"})
     assert response.status_code == 302 and response["Location"] == f"/accounts/{account.pk}/"
     assert "Back up at most once an hour" in find(alice_client.get(response["Location"]), ".messages").text
+    response = alice_client.post(f"/accounts/{account.pk}/verify", {"next": f"/accounts/{account.pk}/"})
+    assert response["Location"] == f"/accounts/{account.pk}/"  # the page's actions come back to the page

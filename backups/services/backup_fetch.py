@@ -33,13 +33,31 @@ THREADS_PER_SLOT = 2
 ProgressCallback = Callable[[int, int, int], None]  # (categories done, categories in all, pages fetched)
 
 
+def _list_id(item: Any) -> str | None:
+    """A list's trakt id: numbers only, since it goes into request paths."""
+    if not (isinstance(item, dict) and isinstance(item.get("ids"), dict)):
+        return None
+    value = item["ids"].get("trakt")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+        return str(value)
+    return None
+
+
 def list_ids(value: Any) -> list[str]:
-    """The lists' trakt ids: numbers only, since they go into request paths."""
-    if not isinstance(value, list):
-        return []
-    ids = [item["ids"]["trakt"] for item in value
-           if isinstance(item, dict) and isinstance(item.get("ids"), dict) and item["ids"].get("trakt") is not None]
-    return [str(i) for i in ids if isinstance(i, int) or (isinstance(i, str) and i.isascii() and i.isdigit())]
+    """The lists' trakt ids, in the index's order."""
+    return [i for i in map(_list_id, value if isinstance(value, list) else []) if i is not None]
+
+
+def list_names(value: Any) -> dict[str, str]:
+    """Each list's name by its trakt id, as trakt gives it (untrusted text: shown escaped, never a path)."""
+    names = {}
+    for item in value if isinstance(value, list) else []:
+        if (list_id := _list_id(item)) is not None:
+            name = item.get("name")
+            names[list_id] = name.strip()[:200] if isinstance(name, str) and name.strip() else f"#{list_id}"
+    return names
 
 
 @contextmanager
@@ -75,6 +93,7 @@ class BackupFetch:
         self.pages = 0
         self._pages_lock = threading.Lock()
         self.plan = Plan()
+        self.list_names: dict[str, str] = {}  # trakt id → name, of the lists whose items are fetched
 
     def run(self) -> dict[str, int]:
         """Fetch everything into the writer; returns the item count of every category."""
@@ -151,6 +170,7 @@ class BackupFetch:
     def _start_lists(self, index: Any) -> None:
         category = the(Role.LIST_ITEMS)
         carry = self.plan.carry_list_items and the(Role.LIST_INDEX).file in self.carried
+        self.list_names = list_names(index)
         for list_id in list_ids(index):
             job = Job.of(category, list_id)
             if not (carry and self._carry_file(job.file)):
@@ -195,3 +215,15 @@ class BackupFetch:
             elif (member := self.writer.member(category.file)) in files:
                 counts[category.file] = files[member]["items"]
         return counts
+
+    def lists(self) -> dict[str, dict]:
+        """The lists whose items the archive holds: trakt id → {"name", "items"} (for the dashboard's words)."""
+        category, files = the(Role.LIST_ITEMS), self.writer.files
+        held = {list_id: files.get(self.writer.member(category.expand(list_id)[0]))
+                for list_id in self.list_names}
+        return {list_id: {"name": self.list_names[list_id], "items": entry["items"]}
+                for list_id, entry in held.items() if entry is not None}
+
+    def skipped(self) -> dict[str, str]:
+        """What trakt did not provide, with its reason: archive file (without ``.json``) → reason."""
+        return {member.removesuffix(".json"): entry["reason"] for member, entry in sorted(self.writer.skipped.items())}

@@ -166,13 +166,14 @@ class _Run:
         _count_recent_requests(self.client, self.backup)
         previous = None if full else _previous_archive(account, self.writer)
         fetch_started = time.monotonic()
-        counts = BackupFetch(self.client, self.writer, previous=previous, concurrency=settings.TRAKT_CONCURRENCY,
-                             on_progress=self.reporter.progress).run()
+        fetch = BackupFetch(self.client, self.writer, previous=previous, concurrency=settings.TRAKT_CONCURRENCY,
+                            on_progress=self.reporter.progress)
+        counts = fetch.run()
         log.info("backup %s: fetched in %.1f s, %.2f requests in flight on average", self.backup.pk,
                  time.monotonic() - fetch_started, self.client.stats.average_in_flight())
-        common = dict(item_counts=counts, full=previous is None, folder=account.archive_folder,
-                      content_sha256=self.writer.content_digest(), requests_made=self.client.stats.requests,
-                      **self.reporter.final())
+        common = dict(item_counts=counts, lists=fetch.lists(), skipped=fetch.skipped(), full=previous is None,
+                      folder=account.archive_folder, content_sha256=self.writer.content_digest(),
+                      requests_made=self.client.stats.requests, **self.reporter.final())
         twin = _identical_previous(account, common["content_sha256"])
         if twin is not None:
             self.writer.abort()

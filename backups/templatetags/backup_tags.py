@@ -9,7 +9,7 @@ from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
-from backups.catalog import CATEGORIES
+from backups.catalog import CATEGORIES, Role, label_of, the
 from backups.models import Account, Backup
 
 register = template.Library()
@@ -48,14 +48,36 @@ def inline_code(text, autoescape: bool = True) -> str:
 def category_label(name: str) -> str:
     """A category's name for people, from the catalog ("Watch history"); a file the catalog no longer knows
     (an older archive's) reads as its path, "users / old thing"."""
-    return LABELS.get(str(name)) or " / ".join(part.replace("_", " ") for part in str(name).split("/"))
+    return LABELS.get(str(name)) or label_of(str(name))
+
+
+def _in_catalog_order(pairs) -> list[tuple[str, object]]:
+    return sorted(pairs, key=lambda pair: (ORDER.get(pair[0], len(ORDER)), pair[0]))
+
+
+def _list_lines(lists: dict) -> list[tuple[str, int]]:
+    """One line per list, by name: "Items of list ‘Favourites’"."""
+    each = the(Role.LIST_ITEMS).label_each
+    lines = [(each.format(name=entry.get("name") or f"#{list_id}"), entry.get("items"))
+             for list_id, entry in lists.items() if isinstance(entry, dict) and isinstance(entry.get("items"), int)]
+    return sorted(lines, key=lambda line: line[0].casefold())
 
 
 @register.filter
-def sorted_counts(counts: dict | None) -> list[tuple[str, int]]:
-    """The counts in the catalog's order (files it no longer knows last, by name)."""
-    counted = [(k, v) for k, v in (counts or {}).items() if isinstance(v, int)]
-    return sorted(counted, key=lambda kv: (ORDER.get(kv[0], len(ORDER)), kv[0]))
+def counted_items(backup: Backup) -> list[tuple[str, int]]:
+    """(label, count) of each category in the catalog's order (files it no longer knows last), with one line per
+    list where the backup knows its lists (before 0.2.0 their items were one line, "Items of the lists")."""
+    lines = []
+    for name, count in _in_catalog_order((k, v) for k, v in (backup.item_counts or {}).items() if isinstance(v, int)):
+        each = _list_lines(backup.lists or {}) if name == the(Role.LIST_ITEMS).file else []
+        lines.extend(each or [(category_label(name), count)])
+    return lines
+
+
+@register.filter
+def skipped_items(backup: Backup) -> list[tuple[str, str]]:
+    """(label, reason) of each category trakt did not provide (VIP only, …), in the catalog's order."""
+    return [(category_label(name), str(reason)) for name, reason in _in_catalog_order((backup.skipped or {}).items())]
 
 
 RETRY_ADVICE = "Press Back up now to try again. If it fails again, the worker's log has the details."
