@@ -470,7 +470,18 @@ class TraktClient:
                 if not isinstance(data, dict) or not data.get("access_token"):
                     raise BadResponse("trakt's token answer was damaged; start the device login again.", status)
                 return status, data
+            if status == 401 and _oauth_error(body) == "invalid_client":
+                raise ClientRejected("trakt rejected the app credentials (invalid client).", status)
             return status, None
+
+
+def _oauth_error(body: bytes) -> str:
+    """The ``error`` of an OAuth error answer ("invalid_client"), or ""."""
+    try:
+        data = codec.loads(body) if body.strip() else None
+    except (ValueError, RecursionError):
+        return ""
+    return str(data.get("error") or "") if isinstance(data, dict) else ""
 
 
 def _read_body(response: requests.Response) -> bytes:

@@ -11,7 +11,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -41,10 +43,12 @@ def demo(tmp_path):
     as a terminal sends it) and checked to leave nothing running."""
     port, api_port, auth_port = _free_port(), _free_port(), _free_port()
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}  # a user's shell
+    venv = Path(sys.executable).parents[1]  # this suite's virtualenv, set up by `make` (a copy of the tree has none)
+    reuse = [f"VENV={venv}"] if (venv / ".deps").is_file() else []
     log = open(tmp_path / "demo.log", "w+")
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "demo", f"PORT={port}", f"DEMO_API_PORT={api_port}",
-         f"DEMO_AUTH_PORT={auth_port}", f"DEMO_DATA={tmp_path / 'data-demo'}"],
+         f"DEMO_AUTH_PORT={auth_port}", f"DEMO_DATA={tmp_path / 'data-demo'}", *reuse],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://localhost:{port}"
     try:

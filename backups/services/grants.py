@@ -539,7 +539,6 @@ class DevicePoll:
 
 
 DEVICE_STATES = {
-    401: ("refused", SECRET_REFUSED),
     400: ("pending", "Waiting for you to approve the code at trakt…"),
     429: ("slow_down", "trakt asked us to poll more slowly; still waiting…"),
     404: ("invalid", "trakt does not know this code any more. Start again to get a new one."),
@@ -570,6 +569,8 @@ def poll_device_login(device_code: str, owner, *, expected_username: str | None 
         status, token = app_client().poll_device_token(device_code)
     except Unavailable as exc:
         raise TraktUnreachable(f"trakt cannot be reached right now ({exc}); still waiting…") from exc
+    except ClientRejected:
+        return DevicePoll("refused", SECRET_REFUSED)
     except TraktError as exc:
         raise ServiceError(f"Waiting for the approval failed: {exc}") from exc
     if status == 200 and token:
