@@ -11,7 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from backups.forms import AdminLoginForm
-from backups.models import Account, AppCredentials, AuthEvent, Backup
+from backups.models import Account, AppCredentials, AuthEvent, Backup, Restore
 from backups.services import schedules
 from backups.services.backup_run import queue_backup
 from backups.services.disconnect import backup_under_way, disconnect
@@ -191,6 +191,24 @@ class BackupAdmin(admin.ModelAdmin):
 
         for backup in queryset.select_related("account"):
             delete_backup(backup)
+
+
+@admin.register(Restore)
+class RestoreAdmin(admin.ModelAdmin):
+    """Restores, read only: each with its plan and what was written, per category (``categories``)."""
+
+    list_display = ["created", "account", "status", "trigger", "archive_name", "writes_made", "requests_made"]
+    list_filter = ["status", "account"]
+    search_fields = ["account__username", "archive_name", "error"]
+    date_hierarchy = "created"
+    readonly_fields = [f.name for f in Restore._meta.fields]
+    list_select_related = ["account"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuthEvent)

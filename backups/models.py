@@ -116,7 +116,36 @@ class BackupQuerySet(models.QuerySet):
         return self.filter(status=Backup.Status.SUCCESS)
 
 
-class Backup(models.Model):
+class RunLifecycle:
+    """What a backup and a restore share: a status that goes queued → running → an end, each step written only
+    if the row is still where the step starts from (two processes never both claim or finish one run)."""
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    def _update(self, only_if: list[str] | None = None, **fields) -> bool:
+        """Write ``fields`` (to the row, and to this object when written) if the row's status is one of ``only_if``."""
+        rows = type(self).objects.filter(pk=self.pk)
+        if only_if is not None:
+            rows = rows.filter(status__in=only_if)
+        if not rows.update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def claim(self, host: str, pid: int) -> bool:
+        """Queued → running, by this process; False (and the row re-read) if another got there first."""
+        now = timezone.now()
+        claimed = self._update([self.Status.QUEUED], status=self.Status.RUNNING, started=now, heartbeat=now,
+                               claim_host=host, claim_pid=pid)
+        if not claimed:
+            self.refresh_from_db()
+        return claimed
+
+
+class Backup(RunLifecycle, models.Model):
     """One backup run of an account and the archive it produced.
 
     Its lifecycle is here and nowhere else: ``claim`` (queued → running, by this
@@ -135,6 +164,7 @@ class Backup(models.Model):
         MANUAL = "manual", "Manual"
         COMMAND = "command", "Command line"
         SCHEDULE = "schedule", "Scheduled"
+        RESTORE = "restore", "Before restore"
 
     class ErrorKind(models.TextChoices):
         RECONNECT = "reconnect", "The account must be connected again"
@@ -244,31 +274,7 @@ class Backup(models.Model):
         own = archive_name(self.folder or self.account.archive_folder, self.started) + SUFFIX
         return own if own > self.archive_name else self.archive_name
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def _update(self, only_if: list[str] | None = None, **fields) -> bool:
-        """Write ``fields`` (to the row, and to this object when written) if the row's status is one of ``only_if``."""
-        rows = Backup.objects.filter(pk=self.pk)
-        if only_if is not None:
-            rows = rows.filter(status__in=only_if)
-        if not rows.update(**fields):
-            return False
-        for name, value in fields.items():
-            setattr(self, name, value)
-        return True
-
-    def claim(self, host: str, pid: int) -> bool:
-        """Queued → running, by this process; False (and the row re-read) if another got there first."""
-        now = timezone.now()
-        claimed = self._update([self.Status.QUEUED], status=self.Status.RUNNING, started=now, heartbeat=now,
-                               claim_host=host, claim_pid=pid)
-        if not claimed:
-            self.refresh_from_db()
-        return claimed
+    # -- lifecycle (claim, is_active: RunLifecycle) -------------------------------------------
 
     def beat(self, *, categories_done: int, categories_total: int, pages_fetched: int) -> None:
         """Progress for the dashboard, and the heartbeat that says the run is alive."""
@@ -294,6 +300,63 @@ class Backup(models.Model):
         return self._update([self.Status.RUNNING], status=self.Status.SUCCESS, finished=now, heartbeat=now,
                             error="", error_kind="", **fields)
 
+
+class Restore(RunLifecycle, models.Model):
+    """Putting an archive back into its trakt account: the plan, what was written, and how it ended.
+
+    ``categories`` holds, per category (the archive file, or ``users/lists/<id>/items`` for one list's items):
+    label, archive, current, missing, different, added, existing, not_found (with ``not_found_titles``),
+    refused (with the ``problem`` sentence)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Restored"
+        PARTIAL = "partial", "Partly restored"
+        FAILED = "failed", "Failed"
+        PLANNED = "planned", "Planned (dry run)"
+        DECLINED = "declined", "Not confirmed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="restores")
+    archive_backup = models.ForeignKey(Backup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                       help_text="the backup restored (none: an archive file given to the command)")
+    archive_name = models.CharField(max_length=300, blank=True)
+    safety_backup = models.ForeignKey(Backup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      help_text="the account as it was just before: pinned, labelled before restore")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    trigger = models.CharField(max_length=10, choices=Backup.Trigger.choices, default=Backup.Trigger.COMMAND)
+    only = models.JSONField(default=list, blank=True, help_text="the categories chosen (empty: every one)")
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    claim_host = models.CharField(max_length=255, blank=True)
+    claim_pid = models.PositiveIntegerField(null=True, blank=True)
+    categories = models.JSONField(default=dict, blank=True)
+    not_restorable = models.JSONField(default=list, blank=True, help_text="[archive file, reason] of what trakt's "
+                                                                          "API cannot write back")
+    dry_run = models.BooleanField(default=False, help_text="plan only: nothing is written")
+    requests_made = models.PositiveIntegerField(default=0)
+    writes_made = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account"], condition=models.Q(status__in=["queued", "running"]),
+                                    name="one_active_restore_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"restore of {self.account} {self.created:%Y-%m-%d %H:%M} {self.status}"
+
+    def record(self, **fields) -> None:
+        """Progress of a running restore (its categories, counters): the heartbeat too."""
+        self._update([self.Status.RUNNING], heartbeat=timezone.now(), **fields)
+
+    def finish(self, status: str, **fields) -> bool:
+        return self._update([self.Status.QUEUED, self.Status.RUNNING], status=status, finished=timezone.now(),
+                            **fields)
 
 class WorkerHeartbeat(models.Model):
     """A worker's sign of life: a scheduled task updates its host's row every few minutes, so that the doctor

@@ -55,6 +55,14 @@ class ClientRejected(TraktError):
     """trakt refused the app's credentials (invalid_client): with a known Client ID, the secret is wrong."""
 
 
+class AnswerLost(TraktError):
+    """A write went out and its answer never came (a timeout, a reset, a 5xx): it may have been applied."""
+
+
+class LimitReached(TraktError):
+    """420: the write would pass one of the account's limits (a free account's watchlist, lists, …)."""
+
+
 class AccessDenied(TraktError):
     """401 on an API call even after a refresh."""
 
@@ -123,6 +131,17 @@ def limiter_for(key: str) -> RateLimiter:
         return limiter
 
 
+# trakt takes one write a second per account (POST, PUT, DELETE); a margin keeps arrivals a second apart too.
+WRITE_INTERVAL = 1.05
+_write_limiters: dict[str, RateLimiter] = {}
+
+
+def write_limiter_for(key: str) -> RateLimiter:
+    """One write limiter per account per process."""
+    with _limiters_lock:
+        return _write_limiters.setdefault(key, RateLimiter(1, WRITE_INTERVAL))
+
+
 @dataclass
 class Page:
     items: Any
@@ -183,6 +202,7 @@ class TraktClient:
         *,
         tokens: TokenSource | None = None,
         limiter: RateLimiter | None = None,
+        write_limiter: RateLimiter | None = None,
         api_url: str | None = None,
         auth_url: str | None = None,
         timeout: float | None = None,
@@ -195,6 +215,7 @@ class TraktClient:
         self.client_secret = client_secret
         self.tokens = tokens
         self.limiter = limiter
+        self.write_limiter = write_limiter  # trakt allows one write a second per account
         self.api_url = (api_url or settings.TRAKT_API_URL).rstrip("/")
         self.auth_url = (auth_url or settings.TRAKT_AUTH_URL).rstrip("/")
         self.timeout = timeout or settings.TRAKT_TIMEOUT
@@ -231,8 +252,11 @@ class TraktClient:
     def _backoff(self, attempt: int) -> float:
         return min(60.0, settings.TRAKT_BACKOFF * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
-    def _send(self, method: str, url: str, *, auth: bool, **kwargs) -> requests.Response:
-        """One logical request with retries. Returns a response whose JSON body is parsed in ``.data``."""
+    def _send(self, method: str, url: str, *, auth: bool, once: bool = False, **kwargs) -> requests.Response:
+        """One logical request with retries. Returns a response whose JSON body is parsed in ``.data``.
+
+        ``once``: a write that must not be sent twice blindly: any failure after it may have reached trakt
+        raises AnswerLost instead of a retry (a 429 is retried: trakt refused it without applying it)."""
         attempt = 0
         refreshed = False
         while True:
@@ -240,6 +264,8 @@ class TraktClient:
             headers = {"Authorization": f"Bearer {token}"} if auth else {}
             if self.limiter is not None and method == "GET":
                 self.limiter.acquire()
+            elif self.write_limiter is not None and method != "GET":
+                self.write_limiter.acquire()
             self.stats.add("requests")
             received = self._transfer(method, url, headers, kwargs)
             if isinstance(received, _Retry):
@@ -254,6 +280,8 @@ class TraktClient:
                 if not isinstance(outcome, _Retry):
                     return outcome
                 retry = outcome
+            if once and not retry.rate_limited:
+                raise AnswerLost(f"{_capital(retry.problem)}; the write may or may not have been applied.")
             attempt = self._wait_to_retry(retry, attempt, method, url)
 
     def _access_token(self) -> str:
@@ -334,6 +362,13 @@ class TraktClient:
 
     def get_json(self, path: str, params: dict | None = None) -> Any:
         return self.get(path, params).data
+
+    def post(self, path: str, body: Any, *, idempotent: bool = True) -> Any:
+        """A write (through the account's write limiter): trakt's answer. A write that is not idempotent (a
+        history add: trakt records a second play) is never resent once it may have arrived: AnswerLost."""
+        response = self._send("POST", self.api_url + path, auth=True, once=not idempotent, data=codec.dumps(body))
+        _raise_for_api_status(response, path)
+        return response.data
 
     def pages(self, path: str, params: dict | None = None, start: int = 1) -> Iterator[Page]:
         """Every page of a paginated endpoint, in order, up to trakt's page count."""
@@ -533,6 +568,8 @@ def _raise_for_api_status(response: requests.Response, path: str) -> None:
         raise AccessDenied("trakt refused the account's token (401) even after a refresh; connect the account again.", 401)
     if status == 423:
         raise AccountLocked("trakt has locked this account (423); sign in at trakt.tv to unlock it.", 423)
+    if status == 420:
+        raise LimitReached("trakt refused the write: it would pass one of the account's limits (420).", 420)
     if status == 426:
         raise Skippable("only available to trakt VIP members (426)", 426)
     if status == 404:

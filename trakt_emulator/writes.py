@@ -294,7 +294,41 @@ def apply_write(user, method: str, path: str, body, now: float) -> tuple:
         return _remove_playback(user, parts[2], now)
     if len(parts) >= 3 and parts[0] == "users" and parts[1].lower() in ("me", user.slug) and parts[2] == "lists":
         return _lists_write(user, method, parts[3:], body, now)
+    if parts[0] == "notes" and len(parts) <= 2:
+        return _notes_write(user, method, parts[1:], body, now)
     raise NotFound("unknown endpoint")
+
+
+NOTE_TYPES = ("movie", "show", "season", "episode")
+
+
+def _notes_write(user, method: str, rest: list, body: dict, now: float) -> tuple:
+    """POST /notes (a new note, each time: not idempotent) and DELETE /notes/<id>."""
+    if method == "DELETE" and rest:
+        wanted = as_int(rest[0], None)
+        kept = [note for note in user.notes if note["id"] != wanted]
+        if len(kept) == len(user.notes):
+            raise NotFound("note not found")
+        user.notes = kept
+        user.bump(now, "notes.updated_at")
+        return 204, None
+    if method != "POST" or rest:
+        raise NotFound("unknown endpoint")
+    item, text = body.get("item"), body.get("notes")
+    kind = item.get("type") if isinstance(item, dict) else None
+    if kind not in NOTE_TYPES or not isinstance(text, str) or not text.strip() or len(text) > 500:
+        raise BadRequest("a note needs an item (movie, show, season or episode) and its notes (up to 500 characters)")
+    found, _not_found = _expand(user, {kind + "s": [item.get(kind)]})
+    if not found:
+        raise NotFound("item not found")
+    media_kind, index, season, episode = found[0][:4]
+    note = {"id": max([n["id"] for n in user.notes] + [0]) + 1, "notes": text,
+            "privacy": body.get("privacy") if body.get("privacy") in ("private", "friends", "public") else "private",
+            "spoiler": bool(body.get("spoiler")), "created_at": iso(now), "updated_at": iso(now),
+            "item": user.catalog.media(media_kind, index, season, episode)}
+    user.notes.insert(0, note)
+    user.bump(now, "notes.updated_at")
+    return 201, note
 
 
 def _sync_write(user, parts: list, body: dict, now: float) -> tuple:

@@ -187,6 +187,8 @@ TRAKT_AUTH_URL = envurl("TRAKT_AUTH_URL", "https://auth.trakt.tv")
 # when trakt's API is on this machine, where the real trakt never is.
 DEMO_BANNER = envbool("DEMO_BANNER", urlsplit(TRAKT_API_URL).hostname in ("127.0.0.1", "localhost", "::1"))
 TRAKT_TIMEOUT = envint("TRAKT_TIMEOUT", 30, minimum=1)
+# Items per write of a restore (trakt meets thousands at once with 500s; its own importer sends 50).
+RESTORE_BATCH = envint("RESTORE_BATCH", 100, minimum=1)
 TRAKT_MAX_RETRIES = envint("TRAKT_MAX_RETRIES", 6, minimum=0)
 # First retry delay in seconds; doubles with each retry (with jitter), capped at a minute.
 TRAKT_BACKOFF = envfloat("TRAKT_BACKOFF", 0.5, minimum=0)

@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups import archive, storage
-from backups.models import Account, Backup
+from backups.models import Account, Backup, Restore
 from backups.services import integrity, retention
 from backups.services.backup_fetch import BackupFetch
 from backups.services.grants import (
@@ -76,6 +76,8 @@ def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL, full: b
     if not account.is_connected:
         raise ReconnectNeeded(f"The trakt account {account.username} must be connected again before it can be backed up.")
     recover_stale_backups(account)
+    if trigger != Backup.Trigger.RESTORE and _restore_under_way(account):
+        raise BackupAlreadyRunning(f"A restore of {account.username} is under way; back up when it has finished.")
     claim = {"claim_host": this_host(), "claim_pid": os.getpid()} if run_here else {}
     try:
         with transaction.atomic():
@@ -85,6 +87,14 @@ def start_backup(account: Account, trigger: str = Backup.Trigger.MANUAL, full: b
         raise BackupAlreadyRunning(
             f"A backup of {account.username} is already under way; wait for it to finish."
         ) from None
+
+
+def _restore_under_way(account: Account) -> bool:
+    """One backup or restore per account at a time (a restore's own safety backup excepted)."""
+    from backups.services.restore_run import recover_stale_restores  # it builds on this module
+
+    recover_stale_restores(account)
+    return Restore.objects.filter(account=account, status__in=[Restore.Status.QUEUED, Restore.Status.RUNNING]).exists()
 
 
 def _stale(account: Account | None):

@@ -31,7 +31,8 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from backups.models import Account, AppCredentials, AuthEvent
-from backups.trakt_client import ClientRejected, GrantRejected, TraktClient, TraktError, Unavailable, limiter_for
+from backups.trakt_client import (ClientRejected, GrantRejected, TraktClient, TraktError, Unavailable, limiter_for,
+                                  write_limiter_for)
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def account_client(account: Account, creds: AppCredentials | None = None, *,
         creds.client_secret,
         tokens=AccountTokens(account),
         limiter=limiter_for(f"account-{account.pk}"),
+        write_limiter=write_limiter_for(f"account-{account.pk}"),
         in_flight=in_flight,
     )
 

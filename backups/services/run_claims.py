@@ -24,14 +24,14 @@ def this_host() -> str:
     return socket.gethostname()[:255]
 
 
-def _lock_path(backup_id: int) -> Path:
-    return Path(settings.DATA_DIR) / "run" / f"backup-{int(backup_id)}.lock"
+def _lock_path(run_id: int, kind: str = "backup") -> Path:
+    return Path(settings.DATA_DIR) / "run" / f"{kind}-{int(run_id)}.lock"
 
 
 @contextlib.contextmanager
-def holding_run_lock(backup_id: int) -> Iterator[None]:
-    """Hold the run's lock while the block runs; the lock file is removed afterwards."""
-    path = _lock_path(backup_id)
+def holding_run_lock(run_id: int, kind: str = "backup") -> Iterator[None]:
+    """Hold the run's lock (a backup's, or a restore's) while the block runs; the lock file is removed afterwards."""
+    path = _lock_path(run_id, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -67,7 +67,7 @@ def _lock_free(path: Path) -> bool | None:
         return True
 
 
-def process_gone(claim_host: str, claim_pid: int | None, backup_id: int) -> bool:
+def process_gone(claim_host: str, claim_pid: int | None, run_id: int, kind: str = "backup") -> bool:
     """The run was claimed by a process of this host that no longer exists (False when it cannot be told)."""
     if not claim_pid or claim_host != this_host():
         return False
@@ -75,4 +75,4 @@ def process_gone(claim_host: str, claim_pid: int | None, backup_id: int) -> bool
         return True
     # The id may have been reused by an unrelated process: the lock says whether the run itself is alive.
     # No lock file yet: the run is between its claim and its lock, so alive.
-    return _lock_free(_lock_path(backup_id)) is True
+    return _lock_free(_lock_path(run_id, kind)) is True

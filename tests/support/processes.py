@@ -70,13 +70,13 @@ def start_manage(*args: str, emulator=None, env: dict | None = None, **popen) ->
                             env=env or app_env(emulator), **popen)
 
 
-def killed_midway(*args: str, emulator, requests: int) -> subprocess.Popen:
-    """Run `manage.py ARGS` and SIGKILL it once the emulator has served REQUESTS GETs (a crash in the middle
-    of a run); fails the test if the command ended by itself first."""
-    proc = start_manage(*args, emulator=emulator)
+def killed_midway(*args: str, emulator, requests: int = 0, until=None, env: dict | None = None) -> subprocess.Popen:
+    """Run `manage.py ARGS` and SIGKILL it once the emulator has served REQUESTS GETs, or once UNTIL() is true
+    (a crash in the middle of a run); fails the test if the command ended by itself first."""
+    proc = start_manage(*args, emulator=emulator, env=env)
+    reached = until or (lambda: emulator.count(method="GET") >= requests)
     try:
-        wait_for(lambda: emulator.count(method="GET") >= requests or proc.poll() is not None, 60,
-                 "pages to be served")
+        wait_for(lambda: reached() or proc.poll() is not None, 120, "the run to reach its middle")
         assert proc.poll() is None, "the command finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
