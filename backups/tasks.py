@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from backups.models import Account, Backup
+from backups.models import Account, Backup, Restore
 from backups.services import doctor, integrity, notify, retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, run_backup
 from backups.services.grants import ReconnectNeeded, ServiceError, refresh_grant
+from backups.services.restore_run import execute_restore
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,13 @@ def run_queued_backup(backup_id: int) -> str:
     if backup is None:
         return "gone"
     return execute_backup(backup).status
+
+
+def run_queued_restore(restore_id: int) -> str:
+    restore = Restore.objects.select_related("account", "archive_backup").filter(pk=restore_id).first()
+    if restore is None:
+        return "gone"
+    return execute_restore(restore)[0].status
 
 
 def scheduled_backup(account_id: int) -> str:

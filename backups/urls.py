@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import views, views_staff
+from backups import views, views_restore, views_staff
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,5 +25,9 @@ urlpatterns = [
     path("accounts/<int:pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
     path("backups/<int:pk>/download", views.backup_download, name="backup_download"),
     path("backups/<int:pk>/status", views.backup_status, name="backup_status"),
+    path("backups/<int:pk>/restore/", views_restore.restore_start, name="restore_start"),
+    path("restores/<int:pk>/", views_restore.restore_detail, name="restore_detail"),
+    path("restores/<int:pk>/status", views_restore.restore_status, name="restore_status"),
+    path("restores/<int:pk>/apply", views_restore.restore_apply, name="restore_apply"),
     path("staff/doctor/", views_staff.doctor_page, name="doctor"),
 ]

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from backups import urls
-from backups.models import Account, AppCredentials, Backup
+from backups.models import Account, AppCredentials, Backup, Restore
 from tests.support import page_text, parse
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +21,8 @@ def objects(alice):
                                      refresh_token="r", token_expires_at=timezone.now() + timezone.timedelta(days=1))
     backup = Backup.objects.create(account=account, status=Backup.Status.SUCCESS, archive_name="b.tar.gz", size=1,
                                    started=timezone.now(), finished=timezone.now())
+    Restore.objects.create(account=account, archive_backup=backup, status=Restore.Status.PLANNED, dry_run=True,
+                           categories={"sync/history": {"label": "Watch history", "missing": 1}})
     return account, backup
 
 
@@ -37,6 +39,11 @@ OWNER_ONLY = [
     ("post", "backup_now", "account", {}),
     ("post", "account_schedule", "account", {"cron": "0 3 * * *"}),
     ("post", "account_verify", "account", {}),
+    ("get", "restore_start", "backup", None),
+    ("post", "restore_start", "backup", {}),
+    ("get", "restore_detail", "restore", None),
+    ("get", "restore_status", "restore", None),
+    ("post", "restore_apply", "restore", {"category": "sync/history"}),
 ]
 NAMED = READ + OWNER_ONLY
 # URLs that name no object: (method, url name, data)
@@ -60,7 +67,8 @@ def url(name: str, which: str | None, objects) -> str:
     if which is None:
         return reverse(name)
     account, backup = objects
-    return reverse(name, args=[(account if which == "account" else backup).pk])
+    target = {"account": account, "backup": backup}.get(which) or Restore.objects.get(account=account)
+    return reverse(name, args=[target.pk])
 
 
 def test_every_url_is_covered_here():
@@ -83,6 +91,7 @@ def assert_unchanged(objects):
     account.refresh_from_db()
     assert account.is_connected and account.backup_cron == ""
     assert list(Backup.objects.values_list("pk", flat=True)) == [backup.pk]
+    assert Restore.objects.count() == 1  # no restore was started
 
 
 @pytest.mark.parametrize("method, name, which, data", NAMED)
@@ -153,11 +162,13 @@ def test_posts_with_the_token_in_a_header_pass(objects, alice):
 
 @pytest.mark.parametrize("path", ["/", "/login/", "/setup/", "/connect/device/", "/connect/pin/", "/connect/redirect/",
                                   "/accounts/{account}/", "/accounts/{account}/events/",
-                                  "/accounts/{account}/disconnect/", "/no-such-page/"])
+                                  "/accounts/{account}/disconnect/", "/backups/{backup}/restore/",
+                                  "/restores/{restore}/", "/staff/doctor/", "/no-such-page/"])
 def test_pages_satisfy_the_content_security_policy(objects, alice_client, path):
-    account, _ = objects
+    account, backup = objects
     client = Client() if path == "/login/" else alice_client
-    response = client.get(path.format(account=account.pk))
+    restore = Restore.objects.get(account=account)
+    response = client.get(path.format(account=account.pk, backup=backup.pk, restore=restore.pk))
     assert response.status_code == (404 if path == "/no-such-page/" else 200)
     assert "script-src 'self'" in response["Content-Security-Policy"]
     document = parse(response)

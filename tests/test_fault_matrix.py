@@ -10,6 +10,10 @@ archive and no temporary file, and the account's grant in a known state:
 * grant lost at trakt: trakt used the single-use refresh token but its answer never reached us (a lost or
   unusable answer); nothing can save that grant, and the app marks it for reconnection on its next use.
 
+A restore's cell completes when the account then holds exactly the archive's plays and ratings (never a play
+twice); one that fails must leave no play posted twice, and the same restore run again without the fault must
+complete (it resumes).
+
 Faults come from the emulator only; the code under test runs unchanged, in process. The matrix with the
 outcomes is printed at the end of the run and written to test-artifacts/fault-matrix.txt.
 """
@@ -22,13 +26,16 @@ import shutil
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from backups.models import Account, AuthEvent, Backup
+from backups.models import Account, AuthEvent, Backup, Restore
 from backups.services.backup_run import run_backup, start_backup
+from backups.services.restore_plan import second
+from backups.services.restore_run import execute_restore, start_restore
 from backups.services.grants import (
     ReconnectNeeded,
     ServiceError,
@@ -48,13 +55,15 @@ USER = "alice"
 SIZES = {"history": 600, "lists": 2, "list_items": [3, 300]}
 TIMEOUT_FAULT_SECONDS = 2  # the emulator answers after this; the client gives up after TRAKT_TIMEOUT = 1
 
-PHASES = ("exchange", "device", "refresh", "first", "middle", "last")
-PHASE_TITLES = ("code exchange", "device polling", "refresh", "first page", "middle page", "last page")
+PHASES = ("exchange", "device", "refresh", "first", "middle", "last", "plan", "write", "last write")
+PHASE_TITLES = ("code exchange", "device polling", "refresh", "first page", "middle page", "last page",
+                "restore: plan", "restore: a write", "restore: last write")
 
 INTACT = "grant intact"
 RECONNECT = "must reconnect"
 NOTHING = "nothing stored"
 LOST = "grant lost at trakt, marked on next use"
+RESUMES = "run again, it resumes: no duplicate"
 
 
 @dataclass(frozen=True)
@@ -120,48 +129,57 @@ OUTAGE = "having problems (503) after 7 attempts"
 REFRESH_OUTAGE = "having problems (503) after 3 attempts"
 BLOCKED = "blocked the request (403)"
 
-# fault: (code exchange, device polling, refresh, first page, middle page, last page)
+RESTORE_OUTAGE = "did not answer 4 writes of Watch history in a row"
+BACKUP_FIRST = "The backup taken first (the account as it is now) failed"
+
+# fault: (code exchange, device polling, refresh, first page, middle page, last page,
+#         restore: plan (its safety backup), restore: a write (the history's), restore: last write (a rating's))
 MATRIX: dict[str, tuple[Expect | None, ...]] = {
-    "429 + Retry-After: 1": (OK, OK, OK, OK, OK, OK),
-    "429, no Retry-After": (OK, OK, OK, OK, OK, OK),
-    "500": (OK, OK, OK, OK, OK, OK),
-    "502": (OK, OK, OK, OK, OK, OK),
-    "503": (OK, OK, OK, OK, OK, OK),
-    "504": (OK, OK, OK, OK, OK, OK),
-    "520 HTML": (OK, OK, OK, OK, OK, OK),
-    "521 HTML": (OK, OK, OK, OK, OK, OK),
-    "522 HTML": (OK, OK, OK, OK, OK, OK),
+    "429 + Retry-After: 1": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "429, no Retry-After": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "500": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "502": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "503": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "504": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "520 HTML": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "521 HTML": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    "522 HTML": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
     "503 outage (every try)": (
         fails(OUTAGE, NOTHING), fails("cannot be reached right now", NOTHING), fails(REFRESH_OUTAGE, INTACT),
         fails(OUTAGE, INTACT), fails(OUTAGE, INTACT), fails(OUTAGE, INTACT),
+        fails(BACKUP_FIRST, RESUMES), fails(RESTORE_OUTAGE, RESUMES), fails(OUTAGE, RESUMES),
     ),
-    "connection reset": (OK, OK, OK, OK, OK, OK),
+    "connection reset": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
     # trakt handles a request the client gave up on: a late refresh replays the single-use refresh token
-    "read timeout": (OK, OK, Expect("completes", grant=LOST), OK, OK, OK),
-    # trakt acted (code used, device code used, refresh token used) but its answer was cut off
+    "read timeout": (OK, OK, Expect("completes", grant=LOST), OK, OK, OK, OK, OK, OK),
+    # trakt acted (code used, device code used, refresh token used, play recorded) but its answer was cut off
     "truncated body": (
         fails(BAD_CODE, NOTHING), fails("used already", NOTHING), fails(REJECTED, RECONNECT), OK, OK, OK,
+        OK, OK, OK,
     ),
-    "damaged gzip body": (OK, OK, OK, OK, OK, OK),
+    "damaged gzip body": (OK, OK, OK, OK, OK, OK, OK, OK, OK),
     "JSON of the wrong shape": (
         fails("missing the tokens", NOTHING), fails("answer was damaged", NOTHING),
         fails("missing the tokens", LOST), fails("unexpected answer for /sync/last_activities", INTACT),
         fails("unexpected answer for /sync/history", INTACT), fails("unexpected answer for /users/me/lists/", INTACT),
+        fails("unexpected answer for /sync/last_activities", RESUMES), OK, OK,  # a write's answer is only counted
     ),
     "401 mid-run": (
         fails(BAD_CODE, NOTHING), fails("answered 401", NOTHING), fails(REJECTED, RECONNECT), OK, OK, OK,
+        OK, OK, OK,
     ),
-    # an invalid_grant on a data page is not something trakt sends: n/a
-    "400 invalid_grant": (fails(BAD_CODE, NOTHING), OK, fails(REJECTED, RECONNECT), NA, NA, NA),
+    # an invalid_grant on a data page or a write is not something trakt sends: n/a
+    "400 invalid_grant": (fails(BAD_CODE, NOTHING), OK, fails(REJECTED, RECONNECT), NA, NA, NA, NA, NA, NA),
     "401 invalid_grant": (fails(BAD_CODE, NOTHING), fails("answered 401", NOTHING), fails(REJECTED, RECONNECT),
-                          NA, NA, NA),
+                          NA, NA, NA, NA, NA, NA),
     "403 HTML (blocked)": (
         fails(BLOCKED, NOTHING), OK, fails(BLOCKED, INTACT), fails(BLOCKED, INTACT), fails(BLOCKED, INTACT),
-        fails(BLOCKED, INTACT),
+        fails(BLOCKED, INTACT), fails(BLOCKED, RESUMES), fails(BLOCKED, RESUMES), fails(BLOCKED, RESUMES),
     ),
     "423 locked": (
         fails("locked", NOTHING), fails("locked", NOTHING), fails("locked", INTACT), fails("locked", INTACT),
-        fails("locked", INTACT), fails("locked", INTACT),
+        fails("locked", INTACT), fails("locked", INTACT), fails("locked", RESUMES), fails("locked", RESUMES),
+        fails("locked", RESUMES),
     ),
 }
 
@@ -345,8 +363,59 @@ def _backup(phase):
     return run
 
 
+# -- restore: a bad sync removed a few plays and the movie ratings; the restore writes the history, then them ------
+
+RESTORED = ("sync/history", "sync/ratings/movies")
+
+
+def _restored_state(emu) -> tuple[Counter, Counter]:
+    data = emu.user_data(USER)
+    plays = Counter((i["type"], i[i["type"]]["ids"]["trakt"], second(i["watched_at"])) for i in data["/sync/history"])
+    ratings = Counter((i["movie"]["ids"]["trakt"], i["rating"]) for i in data["/sync/ratings/movies"])
+    return plays, ratings
+
+
+def _restore_target(phase) -> tuple[str, str]:
+    if phase == "plan":  # the safety backup's first request
+        return r"^/sync/last_activities$", "GET"
+    return (r"^/sync/history$", "POST") if phase == "write" else (r"^/sync/ratings$", "POST")
+
+
+def _restore(phase):
+    def run(emu, fault, owner, tmp_path, settings) -> Observed:
+        account = connect_account(emu, USER, owner, profile="tiny", sizes=SIZES)
+        assert run_backup(account).status == Backup.Status.SUCCESS
+        original = _restored_state(emu)
+        for play in emu.user_data(USER)["/sync/history"][:3]:
+            emu.remove_history_item(USER, play["id"])
+        emu.state.serve_write(USER, "POST", "/sync/ratings/remove", {"movies": [
+            {"ids": r["movie"]["ids"]} for r in emu.user_data(USER)["/sync/ratings/movies"]]})
+        settings.TRAKT_TIMEOUT = 1  # a lost answer is read back after twice the timeout: keep it short
+        path, method = _restore_target(phase)
+        emu.reset_log()
+        spec = _inject(emu, fault, path, method)
+        restore, _ = execute_restore(start_restore(account, only=list(RESTORED)))
+        _settle(emu, spec)
+        assert spec.fired, "the fault never fired: this cell proves nothing"
+        if phase == "last write":  # the fault hit the restore's last request: only its retries came after it
+            api = [e for e in emu.requests if e["host"] == "api"]
+            hit = next(i for i, e in enumerate(api) if e.get("fault"))
+            assert {e["path"] for e in api[hit:]} <= {path.strip("^$"), "/users/settings"}, "requests came after"
+        if restore.status == Restore.Status.SUCCESS:
+            assert _restored_state(emu) == original, "the account does not hold the archive's plays and ratings"
+            return Observed("completes")
+        assert restore.status == Restore.Status.FAILED and restore.error, restore.status
+        assert sum(_restored_state(emu)[0].values()) <= sum(original[0].values()), "a play was posted twice"
+        again, _ = execute_restore(start_restore(account, only=list(RESTORED)))  # run again, without the fault
+        resumed = again.status == Restore.Status.SUCCESS and _restored_state(emu) == original
+        return Observed("fails", restore.error, RESUMES if resumed else f"broken: {again.status} {again.error}")
+
+    return run
+
+
 RUNNERS = {"exchange": _exchange, "device": _device, "refresh": _refresh,
-           **{phase: _backup(phase) for phase in ("first", "middle", "last")}}
+           **{phase: _backup(phase) for phase in ("first", "middle", "last")},
+           **{phase: _restore(phase) for phase in ("plan", "write", "last write")}}
 
 
 # -- the suite -------------------------------------------------------------------------------------------
@@ -432,7 +501,7 @@ def _short(entry: dict | None, expected: Expect | None) -> str:
     if expected.result == "completes":
         return "completes" if not expected.grant else "completes, lost*"
     return {INTACT: "fails, intact", RECONNECT: "fails, reconnect", NOTHING: "fails, no account",
-            LOST: "fails, lost*"}[expected.grant]
+            LOST: "fails, lost*", RESUMES: "fails, resumes"}[expected.grant]
 
 
 def _render(folder: Path) -> str:

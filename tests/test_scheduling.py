@@ -269,7 +269,8 @@ def test_revoked_grant_sends_one_notification(trakt, admin_user, apprise_target)
     assert account.status == Account.Status.NEEDS_RECONNECT
 
 
-def test_large_drop_notifies_once_and_pins_the_previous_archive(trakt, admin_user, apprise_target):
+def test_large_drop_notifies_once_and_pins_the_previous_archive(trakt, admin_user, apprise_target, settings):
+    settings.SITE_URL = "https://backup.example.net"
     account = connect_account(trakt, "alice", admin_user, profile="small")
     first = queue_backup(account)
     history = trakt.user_data("alice")["/sync/history"]
@@ -281,6 +282,9 @@ def test_large_drop_notifies_once_and_pins_the_previous_archive(trakt, admin_use
     assert second.status == Backup.Status.SUCCESS
     assert len(mail.outbox) == 1 and "drop" in mail.outbox[0].subject.lower()
     assert "sync/history" in mail.outbox[0].body
+    # straight to the restore plan of the pinned archive
+    assert f"https://backup.example.net/backups/{first.pk}/restore/" in mail.outbox[0].body
+    assert f"trakt_restore -u alice --backup {first.pk} --dry-run" in mail.outbox[0].body
     assert len(apprise_target.received) == 1
     first.refresh_from_db()
     assert first.pinned

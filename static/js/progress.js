@@ -1,4 +1,4 @@
-// Live progress of running backups: each running row asks for its own state every second
+// Live progress of running backups and restores: each running one asks for its own state every second
 // and is replaced by the server's rendering of it, until the backup has finished.
 (function () {
   "use strict";
@@ -37,5 +37,5 @@
     window.setTimeout(tick, PERIOD);
   }
 
-  document.querySelectorAll("tbody[data-status-url]").forEach(watch);
+  document.querySelectorAll("[data-status-url]").forEach(watch);
 })();
