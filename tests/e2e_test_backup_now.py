@@ -44,7 +44,7 @@ def test_back_up_now_runs_in_the_background_with_live_progress(page, trakt, alic
 
     monkeypatch.setattr(Conf, "SYNC", False)  # this test's web server queues; the worker process runs it
     account = connect_account(trakt, "alice-trakt", alice, profile="small")
-    trakt.set_latency(0.08)  # a few seconds of backing up, to watch
+    trakt.set_latency(0.2)  # a few seconds of backing up, to watch (on a busy machine too)
     sign_in(page, "alice")
     card = page.locator(f"#account-{account.pk}")
     card.locator("[data-action=backup-now]").click()

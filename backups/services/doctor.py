@@ -225,7 +225,7 @@ def _worker() -> list[Result]:
                        f"life {_duration(now - busy.heartbeat)} ago), which holds up the worker's check-in.")]
     if beat is None:
         return [Result("worker", "Worker", FAIL, f"No worker has checked in yet: {START_WORKER} A worker checks "
-                                                 "in within a minute of starting.")]
+                                                 "in as soon as it starts.")]
     minutes = int((now - beat.seen).total_seconds() // 60)
     return [Result("worker", "Worker", FAIL, f"No worker has checked in for {minutes} minutes: {START_WORKER}")]
 
