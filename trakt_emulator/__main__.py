@@ -4,6 +4,11 @@
 
 Prints the API base URL, then the auth base URL, then ``READY api=<url> auth=<url>``
 (each line flushed), and serves until SIGINT or SIGTERM.
+
+    python -m trakt_emulator --user alice:medium:vip --export alice:/tmp/ [--export-csv] ...
+
+writes alice's data as trakt's own export (``trakt-export-alice.zip``, see export.py), prints its path and
+exits without serving.
 """
 
 import argparse
@@ -82,7 +87,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device-interval", type=float, default=5)
     parser.add_argument("--print-ready", action="store_true", help="(always on) print a READY line once serving")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    export = parser.add_argument_group("export", "write trakt's own data export of seeded users, then exit "
+                                                 "without serving")
+    export.add_argument("--export", action="append", metavar="USER:PATH", default=None,
+                        help="write USER's trakt-export ZIP to PATH, a file or a folder (which gets "
+                             "trakt-export-SLUG.zip); repeatable")
+    export.add_argument("--export-csv", action="store_true", help="CSV files instead of JSON, as newer exports")
+    export.add_argument("--export-subfolder", metavar="NAME", help="put the files inside this folder of the ZIP")
+    export.add_argument("--export-truncate-history", type=int, metavar="N",
+                        help="keep only the newest N plays in watched-history (trakt's 2026 truncation)")
     return parser
+
+
+def split_export(spec, usernames):
+    """USER:PATH -> (USER, PATH), or (None, None).  USER may itself contain ':' (as in --user), so the
+    split is the one whose left side is a seeded user, the longest if several are."""
+    for index in sorted((i for i, char in enumerate(spec) if char == ":"), reverse=True):
+        if spec[:index] in usernames and spec[index + 1:]:
+            return spec[:index], spec[index + 1:]
+    return None, None
+
+
+def run_exports(emu, args, usernames) -> int:
+    """--export: write each ZIP, print its path; one line on stderr and a non-zero exit for a bad one."""
+    for spec in args.export:
+        username, path = split_export(spec, usernames)
+        if username is None:
+            print("--export %s: expected USER:PATH with one of the seeded users (%s)" % (spec, ", ".join(usernames)),
+                  file=sys.stderr)
+            return 2
+        try:
+            written = emu.export_zip(username, path, subfolder=args.export_subfolder, csv=args.export_csv,
+                                     truncate_history=args.export_truncate_history)
+        except OSError as exc:
+            print("--export %s: cannot write %s: %s" % (spec, path, exc.strerror or exc), file=sys.stderr)
+            return 1
+        print(written, flush=True)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -98,9 +139,12 @@ def main(argv=None) -> int:
                    rate_limit=args.rate_limit, write_rate_limit=args.write_rate_limit, host=args.host,
                    api_port=args.port, auth_port=auth_port, device_expires_in=compact_number(args.device_expires_in),
                    device_interval=compact_number(args.device_interval), verbose=args.verbose)
-    for user in args.user or [parse_user("demo:small")]:
+    users = args.user or [parse_user("demo:small")]
+    for user in users:
         emu.add_user(user["username"], profile=user["profile"], seed=user["seed"], vip=user["vip"],
                      locked=user["locked"])
+    if args.export:
+        return run_exports(emu, args, [user["username"] for user in users])
 
     stop = threading.Event()
 

@@ -6,7 +6,9 @@ Both hosts are real ``ThreadingHTTPServer``s (HTTP/1.1, keep-alive) on loopback
 
 import socket
 import threading
+from pathlib import Path
 
+from .export import write_export
 from .faults import FaultSpec
 from .http_server import EmulatorServer
 from .pages import OOB
@@ -174,6 +176,13 @@ class Emulator:
 
     def remove_history_item(self, username, item_id):
         return self.state.remove_history_item(username, item_id)
+
+    def export_zip(self, username, path, *, subfolder: str | None = None, truncate_history: int | None = None,
+                   errors: list[dict] | None = None, csv: bool = False) -> Path:
+        """Write `username`'s data as trakt's own export (trakt-export-{slug}.zip, trakt's file names and pages)
+        to `path`, a file or a folder; returns the ZIP's path.  The options are export.write_export's."""
+        return write_export(self.state, username, path, subfolder=subfolder, truncate_history=truncate_history,
+                            errors=errors, csv=csv)
 
     # ------------------------------------------------------------------ auth helpers
     def grant(self, username, client_id=None):
