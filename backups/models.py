@@ -37,6 +37,7 @@ class Account(models.Model):
         CONNECTED = "connected", "Connected"
         NEEDS_RECONNECT = "needs_reconnect", "Must be connected again"
         DISCONNECTED = "disconnected", "Disconnected"
+        IMPORTED = "imported", "Imported only"  # archives from trakt's export; never connected (no token)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trakt_accounts")
     username = models.CharField(max_length=200, help_text="trakt username")
@@ -165,6 +166,7 @@ class Backup(RunLifecycle, models.Model):
         COMMAND = "command", "Command line"
         SCHEDULE = "schedule", "Scheduled"
         RESTORE = "restore", "Before restore"
+        IMPORT = "import", "Imported"
 
     class ErrorKind(models.TextChoices):
         RECONNECT = "reconnect", "The account must be connected again"
@@ -200,6 +202,8 @@ class Backup(RunLifecycle, models.Model):
                              help_text="the lists whose items it holds: trakt id → name and item count")
     skipped = models.JSONField(default=dict, blank=True,
                                help_text="the categories trakt did not provide (VIP only, …): file → reason")
+    problems = models.TextField(blank=True, help_text="why the archive is partial (an import of an export trakt "
+                                                      "cut short), in sentences")
     requests_made = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True,
@@ -256,8 +260,8 @@ class Backup(RunLifecycle, models.Model):
     @property
     def trigger_words(self) -> str:
         """Who started it and, once it succeeded, what it was: "Scheduled (incremental)", "Manual (full)"."""
-        if self.status != self.Status.SUCCESS:
-            return self.get_trigger_display()
+        if self.status != self.Status.SUCCESS or self.trigger == self.Trigger.IMPORT:
+            return self.get_trigger_display()  # an import is trakt's export, neither full nor incremental
         return f"{self.get_trigger_display()} ({'full' if self.full else 'incremental'})"
 
     @property

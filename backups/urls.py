@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import views, views_restore, views_staff
+from backups import views, views_import, views_restore, views_staff
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -29,5 +29,6 @@ urlpatterns = [
     path("restores/<int:pk>/", views_restore.restore_detail, name="restore_detail"),
     path("restores/<int:pk>/status", views_restore.restore_status, name="restore_status"),
     path("restores/<int:pk>/apply", views_restore.restore_apply, name="restore_apply"),
+    path("import/", views_import.import_export_page, name="import_export"),
     path("staff/doctor/", views_staff.doctor_page, name="doctor"),
 ]

@@ -56,9 +56,10 @@ PLAIN_POSTS = [
     ("connect_device_poll", {}),
     ("connect_pin", {"code": "abc", "username": ""}),
     ("connect_redirect", {"username": ""}),
+    ("import_export", {"username": "alice-trakt"}),
 ]
 PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect", "connect_device", "connect_pin",
-              "connect_redirect", "oauth_callback", "favicon", "doctor"]
+              "connect_redirect", "oauth_callback", "favicon", "doctor", "import_export"]
 
 
 def url(name: str, which: str | None, objects) -> str:
@@ -163,7 +164,7 @@ def test_posts_with_the_token_in_a_header_pass(objects, alice):
 @pytest.mark.parametrize("path", ["/", "/login/", "/setup/", "/connect/device/", "/connect/pin/", "/connect/redirect/",
                                   "/accounts/{account}/", "/accounts/{account}/events/",
                                   "/accounts/{account}/disconnect/", "/backups/{backup}/restore/",
-                                  "/restores/{restore}/", "/staff/doctor/", "/no-such-page/"])
+                                  "/restores/{restore}/", "/staff/doctor/", "/import/", "/no-such-page/"])
 def test_pages_satisfy_the_content_security_policy(objects, alice_client, path):
     account, backup = objects
     client = Client() if path == "/login/" else alice_client

@@ -189,6 +189,12 @@ DEMO_BANNER = envbool("DEMO_BANNER", urlsplit(TRAKT_API_URL).hostname in ("127.0
 TRAKT_TIMEOUT = envint("TRAKT_TIMEOUT", 30, minimum=1)
 # Items per write of a restore (trakt meets thousands at once with 500s; its own importer sends 50).
 RESTORE_BATCH = envint("RESTORE_BATCH", 100, minimum=1)
+# An import of trakt's export: at most this many bytes inflated in all, and no file inflating more than this many
+# times its compressed size (a heavy real export of 100,000 plays is a few hundred MB of JSON, at ratios under 30).
+IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", 2 * 1024**3, minimum=1024)
+IMPORT_MAX_RATIO = envint("IMPORT_MAX_RATIO", 200, minimum=2)
+# The largest export a browser may upload (bytes); uploads are streamed to a temporary file, never held in memory.
+IMPORT_MAX_UPLOAD = envint("IMPORT_MAX_UPLOAD", 512 * 1024**2, minimum=1024)
 TRAKT_MAX_RETRIES = envint("TRAKT_MAX_RETRIES", 6, minimum=0)
 # First retry delay in seconds; doubles with each retry (with jitter), capped at a minute.
 TRAKT_BACKOFF = envfloat("TRAKT_BACKOFF", 0.5, minimum=0)

@@ -189,6 +189,17 @@ class ArchiveWriter:
         self.record(file, endpoint=endpoint, params=params, items=items, sha256=hashlib.sha256(data).hexdigest())
         return items
 
+    def keep(self, folder: str, name: str, data: bytes, *, source: str) -> str:
+        """A file kept as it came (an imported export's file no catalog knows), under ``folder``; its member."""
+        path = self.root / safe_component(folder) / safe_component(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        member = path.relative_to(self.root).as_posix()
+        self.files[member] = {"endpoint": source, "params": {}, "items": 0, "sha256": hashlib.sha256(data).hexdigest(),
+                              "source": "kept"}
+        self._add(member)
+        return member
+
     def copy_from(self, file: str, source: Path, entry: dict[str, Any]) -> None:
         """Carry a file over from an earlier archive (already checked against its sha256)."""
         path = self._path(file)

@@ -192,34 +192,13 @@ class _Run:
             self._publish(common, previous)
 
     def _publish(self, common: dict, previous: archive.UnpackedArchive | None) -> None:
-        path, size, sha256 = self.writer.finish(
-            username=self.account.username, app_version=__version__, requests=self.client.stats.requests,
-            extra={"retries": self.client.stats.retries, "rate_limited": self.client.stats.rate_limited,
-                   "incremental": previous is not None, "previous": previous.name if previous else None},
-        )
-        key = f"{self.account.archive_folder}/{path.name}"
-        try:
-            storage.publish(path, key)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        try:
-            recorded = self._succeed(**common, archive_name=path.name, size=size, sha256=sha256)
-        except BaseException:
-            storage.delete(key)  # no archive without its record
-            raise
-        if not recorded:
-            storage.delete(key)
+        stats = self.client.stats
+        publish_archive(self.backup, self.writer, requests=stats.requests, fields=common,
+                        extra={"retries": stats.retries, "rate_limited": stats.rate_limited,
+                               "incremental": previous is not None, "previous": previous.name if previous else None})
 
     def _succeed(self, **fields) -> bool:
-        if not self.backup.mark_succeeded(**fields):
-            log.warning("backup %s of %s finished after it was given up as stale; its archive was dropped",
-                        self.backup.pk, self.account.username)
-            self.backup.refresh_from_db()
-            return False
-        log.info("backup %s of %s: %s (%s bytes, %d requests)", self.backup.pk, self.account.username,
-                 self.backup.archive_name, self.backup.size, self.backup.requests_made)
-        return True
+        return record_success(self.backup, **fields)
 
     def fail(self, exc: BaseException) -> None:
         if self.writer is not None:
@@ -229,6 +208,41 @@ class _Run:
                     exc_info=not isinstance(exc, (TraktError, ServiceError)))
         self.backup.mark_failed(kind, message, requests_made=self.client.stats.requests if self.client else 0)
         self.backup.refresh_from_db()
+
+
+def record_success(backup: Backup, **fields) -> bool:
+    """The run's one record of success; False when it was given up as stale meanwhile (it keeps that failure)."""
+    if not backup.mark_succeeded(**fields):
+        log.warning("backup %s of %s finished after it was given up as stale; its archive was dropped",
+                    backup.pk, backup.account.username)
+        backup.refresh_from_db()
+        return False
+    log.info("backup %s of %s: %s (%s bytes, %d requests)", backup.pk, backup.account.username,
+             backup.archive_name, backup.size, backup.requests_made)
+    return True
+
+
+def publish_archive(backup: Backup, writer: archive.ArchiveWriter, *, requests: int, fields: dict,
+                    extra: dict) -> bool:
+    """Finish the archive (its manifest carries ``extra``), put it in the archive storage and record the run's
+    success with ``fields``: never an archive without its record, nor a record without its archive."""
+    account = backup.account
+    path, size, sha256 = writer.finish(username=account.username, app_version=__version__, requests=requests,
+                                       extra=extra)
+    key = f"{account.archive_folder}/{path.name}"
+    try:
+        storage.publish(path, key)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    try:
+        recorded = record_success(backup, **fields, archive_name=path.name, size=size, sha256=sha256)
+    except BaseException:
+        storage.delete(key)  # no archive without its record
+        raise
+    if not recorded:
+        storage.delete(key)
+    return recorded
 
 
 def _recent_full_backup(account: Account) -> bool:
@@ -257,8 +271,10 @@ def _count_recent_requests(client: TraktClient, backup: Backup) -> None:
 
 
 def _newest_good(account: Account) -> Backup | None:
+    """The archive an incremental backup carries files over from: never an imported export (its files are trakt's
+    export's, which may differ in shape from the API's answers)."""
     return (Backup.objects.successful().filter(account=account).exclude(verify_ok=False).exclude(archive_name="")
-            .order_by("-created").first())
+            .exclude(trigger=Backup.Trigger.IMPORT).order_by("-created").first())
 
 
 def _previous_archive(account: Account, writer: archive.ArchiveWriter) -> archive.UnpackedArchive | None:

@@ -265,7 +265,7 @@ def _app_credentials() -> list[Result]:
 
 
 def _accounts() -> list[Result]:
-    accounts = list(Account.objects.exclude(status=Account.Status.DISCONNECTED))
+    accounts = list(Account.objects.exclude(status__in=[Account.Status.DISCONNECTED, Account.Status.IMPORTED]))
     if not accounts:
         return [Result("accounts", "Accounts", WARN,
                        "No trakt account is connected yet: connect one in the dashboard (Connect an account) or "

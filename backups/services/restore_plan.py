@@ -64,7 +64,8 @@ def media_of(item: Any) -> tuple[str, dict] | None:
         return None
     kind = item.get("type")
     if kind not in MEDIA_TYPES:
-        kind = next((k for k in ("episode", "season", "movie", "show", "person") if isinstance(item.get(k), dict)), None)
+        kind = next((k for k in ("episode", "season", "movie", "show", "person") if isinstance(item.get(k), dict)),
+                    None)
     media = item.get(kind) if kind else None
     return (kind, media) if isinstance(media, dict) and _ids(media) else None
 
