@@ -9,6 +9,12 @@ import tempfile
 
 if "DATA_DIR" not in os.environ:
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="trakt-backup-tests-")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # Each pytest-xdist worker its own data folder: run locks (run/backup-<id>.lock) are named by row ids, which
+    # every worker's database hands out again, so a shared folder let one worker's run block another's.
+    _folder = os.path.join(os.environ["DATA_DIR"], os.environ["PYTEST_XDIST_WORKER"])
+    os.makedirs(_folder, exist_ok=True)
+    os.environ["DATA_DIR"] = _folder
 os.environ.setdefault("TRAKT_BACKOFF", "0.01")
 os.environ.setdefault("STATIC_MANIFEST", "false")
 # No test reaches trakt.tv: trakt is the emulator (tests.support) or, where none runs, a closed port on loopback.
