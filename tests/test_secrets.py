@@ -7,6 +7,8 @@ plus the client secret: whatever path leaked one, it is found.
 
 from __future__ import annotations
 
+import subprocess
+
 import logging
 import sys
 from pathlib import Path
@@ -52,9 +54,12 @@ def raw_rows() -> dict[str, str]:
 
 
 def database_bytes() -> bytes:
-    """The SQLite file and its write-ahead log as they are on disk."""
+    """The SQLite file and its write-ahead log as they are on disk, read by another process: closing a file this
+    process opened drops every POSIX lock it holds on that file, the SQLite connection's too, which then met
+    "disk I/O error" in the tests that followed."""
     name = Path(connection.settings_dict["NAME"])
-    return b"".join(p.read_bytes() for p in (name, Path(f"{name}-wal")) if p.exists())
+    files = [str(p) for p in (name, Path(f"{name}-wal")) if p.exists()]
+    return subprocess.run(["cat", *files], capture_output=True, check=True).stdout
 
 
 # -- at rest ----------------------------------------------------------------------------------------------
