@@ -7,9 +7,8 @@ plus the client secret: whatever path leaked one, it is found.
 
 from __future__ import annotations
 
-import subprocess
-
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
