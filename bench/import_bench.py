@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "bench"
+# Runs manage.py in this process, then prints "usage <CPU seconds> <peak RSS MB>" on stderr.
+MEASURED = """
+import atexit, resource, runpy, sys
+def report():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"usage {usage.ru_utime + usage.ru_stime:.2f} {usage.ru_maxrss / 1024:.0f}", file=sys.stderr)
+atexit.register(report)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 def _export(profile: str, folder: Path) -> Path:
@@ -43,16 +52,15 @@ def _import(export: Path, data: Path) -> tuple[float, float, float, Path]:
     subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run([sys.executable, "manage.py", "shell", "-c",
                     "from django.contrib.auth import get_user_model as g; "
-                    "g().objects.create_superuser('admin', 'a@example.com', 'x')"], cwd=ROOT, env=env, check=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    "g().objects.create_superuser('admin', 'a@example.com', 'x')"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "manage.py", "trakt_import", str(export), "-u", USER], cwd=ROOT,
-                            env=env, check=True, capture_output=True, text=True)
+    # The import's own figures, measured in its process (RUSAGE_CHILDREN would count the emulator's too).
+    result = subprocess.run([sys.executable, "-c", MEASURED, "manage.py", "trakt_import", str(export), "-u", USER],
+                            cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of children is the largest of any child so far: the import is by far the largest one
-    return wall, cpu, after.ru_maxrss / 1024, Path(result.stdout.strip().splitlines()[-1])
+    cpu, rss = (float(v) for v in result.stderr.strip().splitlines()[-1].split()[1:])
+    return wall, cpu, rss, Path(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
