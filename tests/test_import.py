@@ -183,3 +183,17 @@ def test_an_export_of_an_account_imports_into_the_files_of_its_api_backup(trakt,
     assert {"sync/history.json", "sync/ratings/movies.json", "users/lists.json"} <= equal
     assert all(f"users/lists/{i}/items.json" in equal for i in trakt.user_info("alice")["lists"])
     assert not (set(EXPORT_CANNOT) & {m.removesuffix(".json") for m in equal}), "EXPORT_CANNOT is out of date"
+
+
+def test_every_kind_of_file_trakts_exporter_writes_has_a_home():
+    """Kind by kind (the emulator's table is trakt-web's exporter's): mapped to an archive file of an API backup,
+    or kept under extra/ with the reason written down."""
+    from backups.catalog import CATEGORIES
+    from backups.export_catalog import BY_KIND, KEPT_AS_EXTRA, LIST_ITEMS_KIND
+    from trakt_emulator.export import EXPORT_TABLE, LIST_ITEMS
+
+    kinds = {kind for kind, _, _ in EXPORT_TABLE} | {LIST_ITEMS[0].split("-{")[0]}
+    assert LIST_ITEMS_KIND in kinds
+    assert kinds - set(BY_KIND) == set(KEPT_AS_EXTRA), "a kind of trakt's export has no home"
+    catalog_files = {category.file for category in CATEGORIES}
+    assert all(row.file in catalog_files for row in BY_KIND.values()), "a mapped kind lands outside the catalog"
