@@ -169,7 +169,7 @@ class _Run:
         full = self.backup.full or not _recent_full_backup(account)
         directory = account_archive_dir(account)
         archive.remove_leftovers(directory)  # safe: this account has no other run (database constraint)
-        moment = _free_moment(account, self.backup.started)
+        moment = free_moment(account, self.backup.started)
         self.writer = archive.ArchiveWriter(directory, archive.archive_name(account.archive_folder, moment), moment)
         self.client = account_client(account, app_credentials(), in_flight=settings.TRAKT_CONCURRENCY)
         self.client.sleep = self.reporter.sleep  # waits (429s, backoff) keep the heartbeat going
@@ -250,7 +250,7 @@ def _recent_full_backup(account: Account) -> bool:
     return Backup.objects.successful().filter(account=account, full=True, created__gte=since).exists()
 
 
-def _free_moment(account: Account, moment):
+def free_moment(account: Account, moment):
     """The run's time for its archive name: the next second not taken by an earlier archive of the account
     (names carry the second; two quick runs must never share a file)."""
     taken = set(Backup.objects.filter(account=account).exclude(archive_name="").values_list("archive_name", flat=True))
@@ -283,12 +283,17 @@ def _previous_archive(account: Account, writer: archive.ArchiveWriter) -> archiv
     if previous is None:
         return None
     try:
-        with storage.open_archive(previous.archive_key) as handle:
-            return archive.UnpackedArchive.from_stream(handle, writer.work / "previous",
-                                                       expected_sha256=previous.sha256, name=previous.archive_name)
+        return open_backup(previous, writer.work / "previous")
     except Exception as exc:  # noqa: BLE001 - a damaged previous archive only means a full backup
         log.warning("previous archive %s unusable (%s); taking a full backup", previous.archive_name, exc)
         return None
+
+
+def open_backup(backup: Backup, directory: Path) -> archive.UnpackedArchive:
+    """A backup's archive from the archive storage, unpacked into ``directory`` and checked against its sha256."""
+    with storage.open_archive(backup.archive_key) as handle:
+        return archive.UnpackedArchive.from_stream(handle, directory, expected_sha256=backup.sha256,
+                                                   name=backup.archive_name)
 
 
 def _identical_previous(account: Account, content_sha256: str) -> Backup | None:

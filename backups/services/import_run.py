@@ -22,7 +22,7 @@ from backups import archive
 from backups.export_catalog import BY_KIND, LIST_ITEMS_KIND
 from backups.models import Account, Backup
 from backups.services import retention
-from backups.services.backup_run import BackupAlreadyRunning, _free_moment, account_archive_dir, publish_archive
+from backups.services.backup_run import BackupAlreadyRunning, account_archive_dir, free_moment, publish_archive
 from backups.services.export_reader import BadExport, Export, ExportFile, items, open_export, whole
 from backups.services.run_claims import holding_run_lock, this_host
 
@@ -168,7 +168,7 @@ def import_export(path: Path, username: str, owner) -> Backup:
 
 def _run(backup: Backup, export: Export) -> None:
     account = backup.account
-    moment = _free_moment(account, backup.started or timezone.now())
+    moment = free_moment(account, backup.started or timezone.now())
     writer = archive.ArchiveWriter(account_archive_dir(account), archive.archive_name(account.archive_folder, moment),
                                    moment)
     try:

@@ -25,12 +25,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backups import archive, storage
+from backups import archive
 from backups.catalog import CATEGORIES
 from backups.models import Account, Backup, Restore
-from backups.restore_catalog import (NOT_RESTORABLE, NOT_RESTORABLE_OTHERWISE, RESTORABLE, Restorable, Way,
-                                     list_items, the_lists)
-from backups.services.backup_run import failure, run_backup
+from backups.restore_catalog import (BY_FILE, NOT_RESTORABLE, NOT_RESTORABLE_OTHERWISE, RESTORABLE, Restorable,
+                                     Way, list_items, the_lists)
+from backups.services.backup_run import failure, open_backup, run_backup
 from backups.services.grants import ServiceError, account_client
 from backups.services.restore_apply import Outcome, Writer, limit_sentence
 from backups.services.restore_plan import CategoryPlan, ListTarget, plan_category, plan_lists
@@ -101,12 +101,6 @@ def _chosen(restore: Restore, safety: Backup) -> Backup:
     if chosen is None:
         raise RestoreError(f"{restore.account.username} has no earlier backup to restore.")
     return chosen
-
-
-def open_backup(backup: Backup, directory: Path) -> archive.UnpackedArchive:
-    with storage.open_archive(backup.archive_key) as handle:
-        return archive.UnpackedArchive.from_stream(handle, directory, expected_sha256=backup.sha256,
-                                                   name=backup.archive_name)
 
 
 def open_file(path: Path, directory: Path) -> archive.UnpackedArchive:
@@ -197,6 +191,7 @@ class _Run:
         self.progress = progress
         self.client: TraktClient | None = None
         self.writer: Writer | None = None
+        self.chosen: archive.UnpackedArchive | None = None  # the archive restored, unpacked by plan()
         self.results: dict[str, dict] = {}
 
     def plan(self, work: Path, archive_path: Path | None = None) -> RestorePlan:
@@ -207,18 +202,18 @@ class _Run:
         Backup.objects.filter(pk=safety.pk).update(pinned=True)
         if archive_path is not None:
             self.restore.record(safety_backup=safety)
-            chosen = open_file(archive_path, work / "chosen")
+            self.chosen = open_file(archive_path, work / "chosen")
         else:
             backup = self.restore.archive_backup or _chosen(self.restore, safety)
             self.restore.record(safety_backup=safety, archive_backup=backup, archive_name=backup.archive_name)
-            chosen = open_backup(backup, work / "chosen")
-        plan = plan_restore(chosen, open_backup(safety, work / "now"), self.restore.only)
+            self.chosen = open_backup(backup, work / "chosen")
+        plan = plan_restore(self.chosen, open_backup(safety, work / "now"), self.restore.only)
         self.results = {category.file: _planned(category) for category in plan.categories}
         self.restore.record(not_restorable=[list(pair) for pair in plan.not_restorable])
         self._save()
         return plan
 
-    def apply(self, plan: RestorePlan, chosen: archive.UnpackedArchive) -> None:
+    def apply(self, plan: RestorePlan) -> None:
         self.client = account_client(self.account)
         self.writer = Writer(self.client, reread=self._reread, progress=self._save)
         self._create_lists(plan)
@@ -228,13 +223,13 @@ class _Run:
             row, endpoint = self._target(category, plan)
             if endpoint is None:
                 continue  # its list could not be created (the reason is on the lists' line)
-            outcome = self.writer.apply(category, row, endpoint, _chosen_value(chosen, category.file))
+            outcome = self.writer.apply(category, row, endpoint, _chosen_value(self.chosen, category.file))
             self.results[category.file].update(outcome.as_dict())
             self._save()
 
     def _target(self, category: CategoryPlan, plan: RestorePlan) -> tuple[Restorable, str | None]:
         if not category.list_name:
-            return next(row for row in RESTORABLE if row.file == category.file), category.endpoint
+            return BY_FILE[category.file], category.endpoint
         target = next(t for t in plan.lists if t.name == category.list_name)
         endpoint = list_items().endpoint.format(list_id=target.current_id) if target.current_id else None
         return list_items(), endpoint
@@ -302,8 +297,7 @@ def execute_restore(restore: Restore, *, confirm: Confirm | None = None, dry_run
                 declined = not (dry_run or restore.dry_run)
                 restore.finish(Restore.Status.DECLINED if declined else Restore.Status.PLANNED)
                 return restore, plan
-            chosen_dir = Path(work) / "chosen"
-            run.apply(plan, archive.UnpackedArchive(chosen_dir, plan.archive_name))
+            run.apply(plan)
         except (TraktError, ServiceError, OSError) as exc:
             restore.finish(Restore.Status.FAILED, error=failure(exc, restore.account)[1], categories=run.results)
             log.info("restore %s of %s failed: %s", restore.pk, restore.account.username, exc)
