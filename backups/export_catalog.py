@@ -4,13 +4,17 @@ trakt's export (`trakt-export-{slug}.zip`, built by trakt's web site from API an
 after what they hold; an archive names them after the API path (``catalog.py``). ``kind`` is the export's file
 name without ``.json`` and without its page suffix; ``file`` the archive file it becomes (``{list_id}``: one per
 list); ``shape`` what the export's file must hold. Several kinds may make one archive file: their items are joined
-in the row order (comments and notes come per type in the export, all together from the API). A kind the table
-does not know is kept under ``extra/`` in the archive, never dropped.
+in the row order (comments and notes come per type in the export, all together from the API). One kind may make
+several files: ``sections`` splits its items by their ``section`` (``{section}`` in ``file``; saved filters come
+all together in the export, per section from the API). A kind the table does not know is kept under ``extra/``
+in the archive, never dropped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from backups.catalog import SAVED_FILTER_SECTIONS
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class ExportKind:
     kind: str
     file: str
     shape: type = list
+    sections: tuple[str, ...] = ()  # the values of each item's "section" that name its file
 
 
 LIST_ITEMS_KIND = "lists-list"  # lists-list-{traktId}-{slug}[-{page}]: one list's items
@@ -40,7 +45,8 @@ EXPORT_KINDS: tuple[ExportKind, ...] = (
     ExportKind("lists-lists", "users/lists"),
     ExportKind(LIST_ITEMS_KIND, "users/lists/{list_id}/items"),
     *(ExportKind(f"hidden-{section.replace('_', '-')}", f"users/hidden/{section}")
-      for section in ("calendar", "progress_watched", "progress_collected", "recommendations")),
+      for section in ("calendar", "progress_watched", "progress_watched_reset", "progress_collected",
+                      "recommendations")),
     *(ExportKind(f"comments-{kind}", "users/comments") for kind in ("movies", "shows", "seasons", "episodes",
                                                                     "lists")),
     ExportKind("likes-comments", "users/likes/comments"),
@@ -51,6 +57,7 @@ EXPORT_KINDS: tuple[ExportKind, ...] = (
     ExportKind("network-followers", "users/followers"),
     ExportKind("network-following", "users/following"),
     ExportKind("network-friends", "users/friends"),
+    ExportKind("user-saved-filters", "users/saved_filters/{section}", sections=SAVED_FILTER_SECTIONS),  # VIP only
 )
 
 BY_KIND = {row.kind: row for row in EXPORT_KINDS}
@@ -63,6 +70,4 @@ KINDS_LONGEST_FIRST = sorted(BY_KIND, key=len, reverse=True)
 # writes is either mapped above or listed here.
 KEPT_AS_EXTRA = {
     "collection-episodes": "the API backup holds each collected episode in sync/collection/shows",
-    "user-saved-filters": "the API backup holds them per section, users/saved_filters/<section> (VIP only)",
-    "hidden-progress-watched-reset": "not in an API backup yet: the endpoint is not in trakt's contract",
 }

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from backups.catalog import SAVED_FILTER_SECTIONS
+
 
 class Way(Enum):
     PLAYS = "plays"  # a multiset of (media, watched_at): a play missing twice is posted twice
@@ -70,6 +72,10 @@ NOT_RESTORABLE = {
     "sync/watched/shows": "computed by trakt from the watch history (restored above)",
     "sync/last_activities": "trakt's own timestamps",
     "users/lists/collaborations": "other people's lists",
+    "users/lists/collaborations/{list_id}/items": "other people's lists",
+    "users/hidden/progress_watched_reset": "trakt's API has no way to write a reset back",
+    **{f"users/saved_filters/{section}": "saved filters are made on trakt's site, not through the API"
+       for section in SAVED_FILTER_SECTIONS},
 }
 NOT_RESTORABLE_OTHERWISE = "not something trakt's API can write back"
 

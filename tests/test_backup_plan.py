@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from backups.catalog import CATEGORIES, Role, the
+from backups.catalog import CATEGORIES, OWN_LIST_ITEMS, Role, the
 from backups.services.backup_plan import full_plan, plan_backup
 
 ACTIVITIES = {
@@ -52,11 +52,13 @@ def test_without_a_previous_archive_everything_is_fetched_but_the_activities_and
     assert files(full_plan().fetch) == expected
 
 
-def test_nothing_moved_carries_everything_but_the_stats():
+def test_nothing_moved_carries_everything_but_the_stats_and_what_has_no_activity():
     now = copy.deepcopy(ACTIVITIES)
     now["all"] = LATER  # the stats follow "all", which moves on every visit
     plan = plan_backup(ACTIVITIES, now)
-    assert (files(plan.fetch), plan.top_up, plan.carry_list_items) == ({"users/stats"}, None, True)
+    # the resets and the shared lists' items have no activity: read every time
+    assert files(plan.fetch) == {"users/stats", "users/hidden/progress_watched_reset"}
+    assert (plan.top_up, plan.carry_list_items) == (None, {OWN_LIST_ITEMS.file})
 
 
 def test_new_plays_top_up_the_history_and_merge_the_watched_lists():
@@ -77,7 +79,7 @@ def test_a_watched_list_moved_while_the_history_is_carried_is_fetched_whole():
 
 def test_a_moved_list_index_fetches_every_list_again():
     plan = plan_backup(ACTIVITIES, moved("lists.updated_at"))
-    assert ("users/lists" in files(plan.fetch), plan.carry_list_items) == (True, False)
+    assert ("users/lists" in files(plan.fetch), plan.carry_list_items) == (True, frozenset())
 
 
 def test_missing_activities_carry_nothing():

@@ -130,6 +130,11 @@ def test_every_endpoint_answers_for_a_tiny_user(emu):
     r = s.get(emu.api_url + "/users/%s/lists/%d/items" % (collab["user"]["ids"]["slug"], collab["ids"]["trakt"]))
     assert r.status_code == 200 and r.json()
     settings = s.get(emu.api_url + "/users/settings").json()
+    assert "browsing" not in settings and "sharing_text" not in settings  # only with extended=sharing,browsing
+    rich = s.get(emu.api_url + "/users/settings", params={"extended": "sharing,browsing"}).json()
+    assert rich == {**settings, "browsing": rich["browsing"], "sharing_text": rich["sharing_text"]}
+    resets = s.get(emu.api_url + "/users/hidden/progress_watched_reset").json()
+    assert resets and all(reset["type"] == "show" and reset["hidden_at"] for reset in resets)
     slug = settings["user"]["ids"]["slug"]
     assert slug == "alice" and settings["user"]["ids"]["uuid"] and settings["user"]["vip"] is False
     assert "limits" in settings and "account" in settings

@@ -48,7 +48,9 @@ ROUTES = [
     ("/sync/playback/movies", {}),
     ("/sync/playback/episodes", {"limit": "1"}),
     ("/users/settings", {}),
+    ("/users/settings", {"extended": "sharing,browsing"}),
     *[("/users/hidden/" + section, {}) for section in HIDDEN],
+    ("/users/hidden/progress_watched_reset", {}),
     ("/users/hidden/recommendations", {"type": "movie"}),
     ("/users/requests", {}),
     ("/users/requests/following", {}),
@@ -168,8 +170,8 @@ def account_digest(profile, vip, whole_history_by_type):
 
 
 @pytest.mark.parametrize("profile, vip, whole_history_by_type, expected", [
-    ("tiny", False, True, "a1d21790148895231367c7f7abc407e60ee487faab6d66916fc01e0d2341fc51"),
-    ("heavy", True, False, "692aab4b077cb8b9b582d0850ffb72902c7b766d0e97b5645ac71c8c23489340"),
+    ("tiny", False, True, "3931ad68e48f45bb15d685caf8101ced6d6b3c14865638dbcd9fbbfa0a9330c6"),
+    ("heavy", True, False, "740e8d36cbb8904b40fbc7e018d9a041c766845e5f37e9e30dae95cdd691b622"),
 ])
 def test_seeded_data_is_unchanged(profile, vip, whole_history_by_type, expected):
     assert account_digest(profile, vip, whole_history_by_type) == expected

@@ -52,8 +52,7 @@ SAME_AS = {
     "network-followers-requests": "/users/requests", "network-followers": "/users/me/followers",
     "network-following": "/users/me/following", "network-friends": "/users/me/friends",
 }
-EMPTY_KINDS = ("hidden-progress-watched-reset", "notes-people", "notes-activities", "notes-collection_items",
-               "notes-ratings")
+EMPTY_KINDS = ("notes-people", "notes-activities", "notes-collection_items", "notes-ratings")
 
 
 def read_zip(path):

@@ -105,7 +105,7 @@ def test_hostile_list_ids_do_not_steer_requests(trakt, admin_user):
     assert run_backup(account).status == Backup.Status.SUCCESS
     expected = {c.endpoint for c in CATEGORIES if not c.per_list}
     steered = {e["path"] for e in trakt.requests
-               if e["path"] not in expected and not re.fullmatch(r"/users/me/lists/\d+/items", e["path"])}
+               if e["path"] not in expected and not re.fullmatch(r"/users/[a-z0-9-]+/lists/\d+/items", e["path"])}
     assert not steered, f"list ids from trakt steered requests to {steered}"
 
 
@@ -234,3 +234,18 @@ def test_a_hostile_list_name_is_shown_as_text(trakt, alice, tmp_path):
     row = find(response, f"#backup-{backup.pk}")
     assert f"Items of list ‘{name}’" in [li.select("span")[0].text for li in row.select("details.counts .counted li")]
     assert not find_all(response, "main img") and not find_all(row, "code")  # text, not markup
+
+
+@pytest.mark.parametrize("slug", ["../../oauth/token", "a/b?c=d", None])
+def test_a_shared_lists_hostile_owner_slug_never_goes_into_a_request_path(trakt, alice, slug, tmp_path):
+    account = connect_account(trakt, "alice-trakt", alice, profile="tiny")
+    (shared,) = trakt.user_data("alice-trakt")["/users/me/lists/collaborations"]
+    hostile = {**shared, "user": {**shared["user"], "ids": {**shared["user"]["ids"], "slug": slug}}}
+    trakt.inject("wrong_shape", path=r"^/users/me/lists/collaborations$", times=None, value=[hostile])
+    trakt.reset_log()
+    backup = run_backup(account)
+    assert backup.status == Backup.Status.SUCCESS  # the rest is backed up; that list's items cannot be read
+    assert trakt.count(path_regex=r"^/users/(?!me/).*/items$") == 0 and trakt.count(path_regex=r"oauth") == 0
+    _, files = read_archive(archive_copy(backup.archive_key, tmp_path))
+    assert files["users/lists/collaborations.json"] == [hostile]
+    assert not [member for member in files if member.startswith("users/lists/collaborations/")]

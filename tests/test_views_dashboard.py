@@ -69,6 +69,8 @@ def test_back_up_now_and_the_backup_row(trakt, account, alice_client):
     assert {"Watch history", "Settings"} <= set(counted)  # the per-category counts, in words
     lists = trakt_lists(trakt, account)
     assert lists and all(counted[f"Items of list ‘{name}’"] == f"{items:,}" for name, items in lists)
+    shared = trakt_lists(trakt, account, shared=True)
+    assert shared and all(counted[f"Items of shared list ‘{name}’"] == f"{items:,}" for name, items in shared)
     assert not [label for label in counted if "/" in label or "{" in label]  # no path anywhere
     from django.template.defaultfilters import filesizeformat
 
@@ -78,11 +80,13 @@ def test_back_up_now_and_the_backup_row(trakt, account, alice_client):
     assert not find_all(response, "progress")
 
 
-def trakt_lists(trakt, account) -> list[tuple[str, int]]:
-    """(name, item count) of the account's lists, as the emulator holds them."""
+def trakt_lists(trakt, account, *, shared: bool = False) -> list[tuple[str, int]]:
+    """(name, item count) of the account's lists (or of the lists shared with it), as the emulator holds them."""
     data = trakt.user_data(account.username)
-    return [(entry["name"], len(data[f"/users/me/lists/{entry['ids']['trakt']}/items"]))
-            for entry in data["/users/me/lists"]]
+    index = data["/users/me/lists/collaborations" if shared else "/users/me/lists"]
+    owner = (lambda entry: entry["user"]["ids"]["slug"]) if shared else (lambda entry: "me")
+    return [(entry["name"], len(data[f"/users/{owner(entry)}/lists/{entry['ids']['trakt']}/items"]))
+            for entry in index]
 
 
 def test_categories_trakt_did_not_provide_are_listed_with_the_reason(account, alice_client):

@@ -88,7 +88,6 @@ VIP_ONLY = frozenset({"user-saved-filters"})
 # Endpoints the emulator keeps no data for (its reads answer 404 there): written as one empty page, which is
 # what trakt answers for an account with nothing there.
 NO_EMULATOR_DATA = frozenset({
-    "/users/hidden/progress_watched_reset",  # not in trakt's contract snapshot; the emulator keeps no resets
     "/users/{slug}/notes/people",  # the emulator's notes are on movies, shows, seasons and episodes only
     "/users/{slug}/notes/activities",
     "/users/{slug}/notes/collection_items",

@@ -28,6 +28,7 @@ def generate_social(user, draws, list_sizes: list) -> None:
     user.saved_filters = generate_saved_filters(draws)
     user.activities = generate_activities(user, draws)
     user.activity_all = max(value for group in user.activities.values() for value in group.values())
+    user.hidden_resets = generate_resets(draws)
 
 
 # --------------------------------------------------------------------------- people
@@ -220,6 +221,16 @@ def _hidden_item(draws: Draws, section: str, others: list) -> dict:
 
 def generate_hidden(draws: Draws, section: str, others: list) -> list:
     items = [_hidden_item(draws, section, others) for _ in range(draws.sizes["hidden_" + section])]
+    return _newest_first(items, "hidden_at")
+
+
+def generate_resets(draws: Draws) -> list:
+    """The shows whose watched progress was reset (``/users/hidden/progress_watched_reset``, which trakt's
+    export reads but its API contract does not describe): shaped as hidden shows. Drawn last, so the data drawn
+    before is the same with or without them; trakt gives no activity for a reset (a backup always reads them)."""
+    items = [dict({"hidden_at": draws.recent_iso()}, **draws.catalog.media(SHOW, draws.rng.randrange(draws.n_shows),
+                                                                            0, 0))
+             for _ in range(draws.sizes.get("hidden_progress_watched_reset", 0))]
     return _newest_first(items, "hidden_at")
 
 

@@ -8,7 +8,8 @@ import bisect
 from urllib.parse import unquote
 
 from .errors import BadRequest, NotFound, VipOnly
-from .shared import ALL_KINDS, EPISODE, HIDDEN_SECTIONS, MOVIE, SAVED_FILTER_SECTIONS, SEASON, SHOW, as_int, parse_iso
+from .shared import (ALL_KINDS, EPISODE, HIDDEN_SECTIONS, MOVIE, RESET_SECTION, SAVED_FILTER_SECTIONS, SEASON, SHOW,
+                     as_int, parse_iso)
 
 
 class Obj:
@@ -353,7 +354,7 @@ def _sync_view(user, category: str, rest: list, query: dict):
 def _users_view(user, segment: str, rest: list, query: dict):
     """/users/<segment>/...: the account's own endpoints, a user's data, or a collaborated list."""
     if segment == "settings" and not rest:
-        return Obj(user.settings_obj())
+        return Obj(user.settings_obj(query.get("extended", "")))
     if segment == "hidden" and len(rest) == 1:
         return _hidden_view(user, rest[0], query)
     if segment == "requests" and not rest:
@@ -381,56 +382,60 @@ def _users_view(user, segment: str, rest: list, query: dict):
 
 
 def _hidden_view(user, section: str, query: dict):
-    if section not in HIDDEN_SECTIONS:
+    if section == RESET_SECTION:
+        items = user.hidden_resets
+    elif section in HIDDEN_SECTIONS:
+        items = user.hidden[section]
+    else:
         raise NotFound("unknown hidden section")
-    items = user.hidden[section]
     if query.get("type"):
         items = [item for item in items if item["type"] == query["type"]]
     return Paged(items, _as_is)
+
+
+# full_data's tables: the endpoints served as they are; those whose plain key holds a richer variant, with the
+# query string of that variant's own key; and the leaner variants some clients ask for.
+FULL_PLAIN = ("/users/me/stats", "/sync/last_activities", "/sync/history", "/sync/watched/movies",
+              "/sync/ratings/movies", "/sync/ratings/shows", "/sync/ratings/seasons", "/sync/ratings/episodes",
+              "/sync/ratings", "/sync/watchlist", "/sync/favorites", "/sync/playback", "/users/me/lists",
+              "/users/me/lists/collaborations", "/users/me/likes/comments", "/users/me/likes/lists",
+              "/users/me/notes/all", "/users/me/followers", "/users/me/following", "/users/me/friends",
+              "/users/requests", "/users/blocked",
+              *("/users/hidden/" + section for section in (*HIDDEN_SECTIONS, RESET_SECTION)))
+FULL_RICH = (("/users/settings", {"extended": "sharing,browsing"}, "extended=sharing,browsing"),
+             ("/users/me", {"extended": "full"}, "extended=full"),
+             ("/sync/watched/shows", {"extended": "progress", "specials": "true"}, "extended=progress&specials=true"),
+             ("/sync/collection/movies", {"extended": "metadata"}, "extended=metadata"),
+             ("/sync/collection/shows", {"extended": "metadata"}, "extended=metadata"),
+             ("/users/me/comments/all/all", {"include_replies": "true"}, "include_replies=true"))
+FULL_LEAN = (("/sync/watched/shows?extended=progress", "/sync/watched/shows", {"extended": "progress"}),
+             ("/sync/watched/shows?extended=min", "/sync/watched/shows", {}),
+             ("/sync/collection/movies?extended=min", "/sync/collection/movies", {}),
+             ("/sync/collection/shows?extended=min", "/sync/collection/shows", {}),
+             ("/users/me?extended=min", "/users/me", {}),
+             ("/users/settings?extended=min", "/users/settings", {}),
+             ("/users/me/comments/all/all?include_replies=false", "/users/me/comments/all/all", {}))
 
 
 def full_data(user):
     """Every endpoint -> its full JSON value (all pages), exactly as resolve_get serves it.
 
     Keys are plain paths; where trakt has richer variants the plain key holds what a complete
-    backup fetches (the README's recommended parameters):
-      /users/me                    ?extended=full
-      /sync/watched/shows          ?extended=progress&specials=true
-      /sync/collection/{movies,shows} ?extended=metadata
-      /users/me/comments/all/all   ?include_replies=true
-    Keys spelled with their query string are also present, plus a few leaner variants
-    ("/users/me?extended=min" style keys below)."""
+    backup fetches (the README's recommended parameters, ``FULL_RICH``); keys spelled with their
+    query string are also present, plus the leaner variants of ``FULL_LEAN``."""
     out = {}
 
     def put(key, path, query=None):
         answer = resolve_get(user, path, query or {})
         out[key] = answer.value if isinstance(answer, Obj) else answer.all()
 
-    plain = ("/users/settings", "/users/me/stats", "/sync/last_activities", "/sync/history",
-             "/sync/watched/movies", "/sync/ratings/movies", "/sync/ratings/shows", "/sync/ratings/seasons",
-             "/sync/ratings/episodes", "/sync/ratings", "/sync/watchlist", "/sync/favorites", "/sync/playback", "/users/me/lists",
-             "/users/me/lists/collaborations", "/users/me/likes/comments", "/users/me/likes/lists",
-             "/users/me/notes/all", "/users/me/followers", "/users/me/following", "/users/me/friends",
-             "/users/requests", "/users/blocked")
-    for path in plain:
+    for path in FULL_PLAIN:
         put(path, path)
-    rich = (("/users/me", {"extended": "full"}, "extended=full"),
-            ("/sync/watched/shows", {"extended": "progress", "specials": "true"}, "extended=progress&specials=true"),
-            ("/sync/collection/movies", {"extended": "metadata"}, "extended=metadata"),
-            ("/sync/collection/shows", {"extended": "metadata"}, "extended=metadata"),
-            ("/users/me/comments/all/all", {"include_replies": "true"}, "include_replies=true"))
-    for path, query, query_string in rich:
+    for path, query, query_string in FULL_RICH:
         put(path, path, query)
         out[path + "?" + query_string] = out[path]
-    # leaner variants, for clients that do not ask for the extras
-    put("/sync/watched/shows?extended=progress", "/sync/watched/shows", {"extended": "progress"})
-    put("/sync/watched/shows?extended=min", "/sync/watched/shows", {})
-    put("/sync/collection/movies?extended=min", "/sync/collection/movies", {})
-    put("/sync/collection/shows?extended=min", "/sync/collection/shows", {})
-    put("/users/me?extended=min", "/users/me", {})
-    put("/users/me/comments/all/all?include_replies=false", "/users/me/comments/all/all", {})
-    for section in HIDDEN_SECTIONS:
-        put("/users/hidden/" + section, "/users/hidden/" + section)
+    for key, path, query in FULL_LEAN:
+        put(key, path, query)
     for listed in user.lists:
         put("/users/me/lists/%d/items" % listed["trakt"], "/users/me/lists/%d/items" % listed["trakt"])
     for listed in user.collaborations:

@@ -29,7 +29,10 @@ class UserRendering:
                           "vip_og": False, "vip_years": 2 if self.vip else 0, "vip_cover_image": None})
         return brief
 
-    def settings_obj(self):
+    def settings_obj(self, extended: str = ""):
+        """/users/settings: ``browsing`` and ``sharing_text`` only when ``extended`` asks for them (as trakt-web's
+        export does, ``extended=sharing,browsing,gdpr``)."""
+        asked = set(extended.split(","))
         profile = self.profile_obj(full=True)
         profile["ids"] = {"slug": self.slug, "uuid": self.uuid, "trakt": self.trakt_id}
         profile["director"] = False
@@ -37,7 +40,7 @@ class UserRendering:
                    "favorites": {"item_count": 250}} if self.vip else
                   {"list": {"count": 2, "item_count": 100}, "watchlist": {"item_count": 100},
                    "favorites": {"item_count": 50}})
-        return {
+        settings = {
             "user": profile,
             "account": {"timezone": "Europe/Paris", "date_format": "dmy", "time_24hr": True,
                         "cover_image": None, "display_ads": not self.vip, "token": None},
@@ -62,6 +65,10 @@ class UserRendering:
             "limits": limits,
             "permissions": {"commenting": True, "liking": True, "following": True},
         }
+        for part, key in (("browsing", "browsing"), ("sharing", "sharing_text")):
+            if part not in asked:
+                del settings[key]
+        return settings
 
     def render_history(self, record):
         rendered = {"id": record[0], "watched_at": iso(record[1]), "action": ACTIONS[record[2]]}

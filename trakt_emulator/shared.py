@@ -19,6 +19,8 @@ ACTIONS = ("scrobble", "checkin", "watch")
 
 HIDDEN_SECTIONS = ("calendar", "progress_watched", "progress_collected", "recommendations",
                    "comments", "dropped")
+# Read by trakt's own export, served by trakt, not in its contract's list of sections (so not writable here).
+RESET_SECTION = "progress_watched_reset"
 SAVED_FILTER_SECTIONS = ("movies", "shows", "calendars", "search")
 
 

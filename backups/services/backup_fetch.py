@@ -14,6 +14,7 @@ The archive is always complete: the same content as a full backup at that moment
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -21,11 +22,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from backups import archive
-from backups.catalog import CATEGORIES, Category, Role, the
+from backups.catalog import CATEGORIES, SLUG, Category, Role, by_role, items_of, the
 from backups.services import incremental
 from backups.services.backup_plan import Plan, full_plan, plan_backup
 from backups.services.fetch_executor import Executor, Job, Result, store_whole
 from backups.trakt_client import TraktClient
+
+log = logging.getLogger(__name__)
 
 # Threads per request slot: while one thread reads and stores an answer, another's request is on the wire.
 THREADS_PER_SLOT = 2
@@ -58,6 +61,17 @@ def list_names(value: Any) -> dict[str, str]:
             name = item.get("name")
             names[list_id] = name.strip()[:200] if isinstance(name, str) and name.strip() else f"#{list_id}"
     return names
+
+
+def list_owners(value: Any) -> dict[str, str]:
+    """Each list's owner's slug by its trakt id, where it looks like a slug (it goes into a request path)."""
+    owners = {}
+    for item in value if isinstance(value, list) else []:
+        user = item.get("user") if isinstance(item, dict) else None
+        slug = user.get("ids", {}).get("slug") if isinstance(user, dict) and isinstance(user.get("ids"), dict) else None
+        if (list_id := _list_id(item)) is not None and isinstance(slug, str) and SLUG.fullmatch(slug):
+            owners[list_id] = slug
+    return owners
 
 
 @contextmanager
@@ -93,7 +107,8 @@ class BackupFetch:
         self.pages = 0
         self._pages_lock = threading.Lock()
         self.plan = Plan()
-        self.list_names: dict[str, str] = {}  # trakt id → name, of the lists whose items are fetched
+        # trakt id → (its items category, its name), of the lists whose items are fetched
+        self.list_names: dict[str, tuple[Category, str]] = {}
 
     def run(self) -> dict[str, int]:
         """Fetch everything into the writer; returns the item count of every category."""
@@ -107,7 +122,7 @@ class BackupFetch:
                 fetch.append(category)
         with _quick_handovers():
             self.executor.run(start=lambda: self._start(fetch), report=self._report)
-        self.done.add(the(Role.LIST_ITEMS).file)
+        self.done.update(category.file for category in by_role(Role.LIST_ITEMS))
         self._report()
         return self._counts()
 
@@ -133,8 +148,9 @@ class BackupFetch:
             self.executor.call(
                 lambda: incremental.top_up_history(self.client, self.writer, self.previous, category, self._page),
                 then=self._topped_up)
-        if the(Role.LIST_INDEX).file in self.carried:  # its lists are known already
-            self._start_lists(self.previous.value(self.writer.member(the(Role.LIST_INDEX).file)))
+        for index in by_role(Role.LIST_INDEX):
+            if index.file in self.carried:  # its lists are known already
+                self._start_lists(index, self.previous.value(self.writer.member(index.file)))
 
     # -- following up on finished work ---------------------------------------------------------
 
@@ -143,7 +159,7 @@ class BackupFetch:
             return
         self.done.add(result.job.file)
         if result.job.category.role is Role.LIST_INDEX and not result.skipped:
-            self._start_lists(result.value)
+            self._start_lists(result.job.category, result.value)
 
     def _topped_up(self, new_plays: list[dict] | None) -> None:
         history = self.plan.top_up
@@ -167,12 +183,16 @@ class BackupFetch:
                 self.executor.submit(Job.of(category))
         return then
 
-    def _start_lists(self, index: Any) -> None:
-        category = the(Role.LIST_ITEMS)
-        carry = self.plan.carry_list_items and the(Role.LIST_INDEX).file in self.carried
-        self.list_names = list_names(index)
-        for list_id in list_ids(index):
-            job = Job.of(category, list_id)
+    def _start_lists(self, index: Category, value: Any) -> None:
+        category = items_of(index)
+        carry = category.file in self.plan.carry_list_items and index.file in self.carried
+        names, owners = list_names(value), list_owners(value)
+        for list_id in list_ids(value):
+            if category.needs_owner and list_id not in owners:
+                log.warning("%s: list %s has no owner slug to read its items from", index.file, list_id)
+                continue
+            self.list_names[list_id] = (category, names[list_id])
+            job = Job.of(category, list_id, owners.get(list_id, ""))
             if not (carry and self._carry_file(job.file)):
                 self.executor.submit(job)
 
@@ -209,20 +229,21 @@ class BackupFetch:
         files = self.writer.files
         for category in CATEGORIES:
             if category.per_list:
-                prefix, suffix = category.file.split("{list_id}")
                 counts[category.file] = sum(entry["items"] for member, entry in files.items()
-                                            if member.startswith(prefix) and member.endswith(suffix + ".json"))
+                                            if category.list_id_in(member.removesuffix(".json")) is not None)
             elif (member := self.writer.member(category.file)) in files:
                 counts[category.file] = files[member]["items"]
         return counts
 
     def lists(self) -> dict[str, dict]:
-        """The lists whose items the archive holds: trakt id → {"name", "items"} (for the dashboard's words)."""
-        category, files = the(Role.LIST_ITEMS), self.writer.files
-        held = {list_id: files.get(self.writer.member(category.expand(list_id)[0]))
-                for list_id in self.list_names}
-        return {list_id: {"name": self.list_names[list_id], "items": entry["items"]}
-                for list_id, entry in held.items() if entry is not None}
+        """The lists whose items the archive holds, for the dashboard's words: trakt id → {"name", "items",
+        "of": the items category's file}."""
+        lists = {}
+        for list_id, (category, name) in self.list_names.items():
+            entry = self.writer.files.get(self.writer.member(category.expand(list_id)[0]))
+            if entry is not None:
+                lists[list_id] = {"name": name, "items": entry["items"], "of": category.file}
+        return lists
 
     def skipped(self) -> dict[str, str]:
         """What trakt did not provide, with its reason: archive file (without ``.json``) → reason."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from backups.catalog import CATEGORIES, Category, Role
+from backups.catalog import BY_FILE, CATEGORIES, Category, Role, by_role
 
 # The activities that new plays move: a watched list moved by nothing else can be merged.
 PLAY_ACTIVITIES = frozenset({"movies.watched_at", "episodes.watched_at"})
@@ -28,7 +28,9 @@ class Plan:
     top_up: Category | None = None
     merge_after_top_up: list[Category] = field(default_factory=list)
     fetch: list[Category] = field(default_factory=list)
-    carry_list_items: bool = False
+    # The per-list items categories whose lists' items may be copied from the previous archive (nothing moved
+    # them or their index; a category without activities, the shared lists' items, is always fetched).
+    carry_list_items: frozenset[str] = frozenset()
 
 
 def activity(activities: dict, dotted: str) -> Any:
@@ -73,6 +75,7 @@ def plan_backup(before: dict, now: dict) -> Plan:
     if plan.top_up is None:  # no top-up to merge with: watched lists are fetched whole
         plan.fetch += plan.merge_after_top_up
         plan.merge_after_top_up = []
-    index_and_lists = [c for c in CATEGORIES if c.role in (Role.LIST_INDEX, Role.LIST_ITEMS)]
-    plan.carry_list_items = all(not moved(c, before, now) for c in index_and_lists)
+    plan.carry_list_items = frozenset(
+        items.file for items in by_role(Role.LIST_ITEMS)
+        if not moved(items, before, now) and not moved(BY_FILE[items.items_of], before, now))
     return plan

@@ -42,8 +42,8 @@ class Job:
     attempt: int = 1
 
     @classmethod
-    def of(cls, category: Category, list_id: str | None = None) -> Job:
-        return cls(category, *category.expand(list_id))
+    def of(cls, category: Category, list_id: str | None = None, owner: str = "") -> Job:
+        return cls(category, *category.expand(list_id, owner))
 
 
 @dataclass

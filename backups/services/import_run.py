@@ -92,6 +92,9 @@ def _write_files(export: Export, writer: archive.ArchiveWriter) -> Imported:
         by_archive.setdefault(_archive_file(file), []).append(file)
     for target, files in by_archive.items():
         done.sources[target] = [member for f in files for member in f.members]
+        if BY_KIND[files[0].kind].sections:
+            _write_sections(export, files[0], writer, done)
+            continue
         if BY_KIND[files[0].kind].shape is dict:
             done.counts[target] = writer.write_value(target, whole(export, files[0]), endpoint="trakt-export",
                                                      params={"file": files[0].members[0]})
@@ -108,6 +111,31 @@ def _write_files(export: Export, writer: archive.ArchiveWriter) -> Imported:
     for member in export.unknown:
         done.sources[writer.keep(EXTRA, member, export.inflate(member), source="trakt-export")] = [member]
     return done
+
+
+def _write_sections(export: Export, file: ExportFile, writer: archive.ArchiveWriter, done: Imported) -> None:
+    """A kind whose items go to one file per section (saved filters), each in the export's order. Items of a
+    section the table does not know keep the export's files under extra/ as well, so nothing is dropped."""
+    row = BY_KIND[file.kind]
+    members = done.sources.pop(row.file)
+    by_section: dict[str, list] = {section: [] for section in row.sections}
+    unknown = 0
+    for page in items(export, file):
+        for item in page:
+            section = item.get("section") if isinstance(item, dict) else None
+            if section in by_section:
+                by_section[section].append(item)
+            else:
+                unknown += 1
+    for section, section_items in by_section.items():
+        target = row.file.format(section=section)
+        done.counts[target] = writer.write_value(target, section_items, endpoint="trakt-export",
+                                                 params={"files": members})
+        done.sources[target] = members
+    if unknown:
+        log.info("%s: %d items of sections this app does not know, kept under %s/", file.kind, unknown, EXTRA)
+        for member in members:
+            done.sources[writer.keep(EXTRA, member, export.inflate(member), source="trakt-export")] = [member]
 
 
 def _completeness(export: Export, done: Imported) -> list[str]:

@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups import archive
-from backups.catalog import CATEGORIES
+from backups.catalog import CATEGORIES, category_of
 from backups.models import Account, Backup, Restore
 from backups.restore_catalog import (BY_FILE, NOT_RESTORABLE, NOT_RESTORABLE_OTHERWISE, RESTORABLE, Restorable,
                                      Way, list_items, the_lists)
@@ -160,11 +160,13 @@ def _list_items_plan(chosen: archive.UnpackedArchive, now: archive.UnpackedArchi
 
 
 def _not_restorable(chosen: archive.UnpackedArchive) -> list[tuple[str, str]]:
-    covered = {row.file for row in RESTORABLE if not row.per_list}
+    """Every file of the archive a restore does not write, with the reason (by its catalog row's file, so that
+    a shared list's items read as "other people's lists")."""
+    covered = {row.file for row in RESTORABLE}
     files = sorted(member.removesuffix(".json") for member in chosen.files if member.endswith(".json"))
-    return [(file, NOT_RESTORABLE.get(file, NOT_RESTORABLE_OTHERWISE)) for file in files
-            if file not in covered and not (file.startswith("users/lists/") and file.endswith("/items"))
-            and file != "manifest"]
+    rows = {file: (category.file if (category := category_of(file)) else file) for file in files}
+    return [(file, NOT_RESTORABLE.get(rows[file], NOT_RESTORABLE_OTHERWISE)) for file in files
+            if rows[file] not in covered and file != "manifest"]
 
 
 # -- running -----------------------------------------------------------------------------------------

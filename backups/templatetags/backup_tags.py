@@ -9,7 +9,7 @@ from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
-from backups.catalog import CATEGORIES, Role, label_of, the
+from backups.catalog import BY_FILE, CATEGORIES, OWN_LIST_ITEMS, Category, label_of
 from backups.models import Account, Backup
 
 register = template.Library()
@@ -55,11 +55,12 @@ def _in_catalog_order(pairs) -> list[tuple[str, object]]:
     return sorted(pairs, key=lambda pair: (ORDER.get(pair[0], len(ORDER)), pair[0]))
 
 
-def _list_lines(lists: dict) -> list[tuple[str, int]]:
-    """One line per list, by name: "Items of list ‘Favourites’"."""
-    each = the(Role.LIST_ITEMS).label_each
-    lines = [(each.format(name=entry.get("name") or f"#{list_id}"), entry.get("items"))
-             for list_id, entry in lists.items() if isinstance(entry, dict) and isinstance(entry.get("items"), int)]
+def _list_lines(lists: dict, category: Category) -> list[tuple[str, int]]:
+    """One line per list of a per-list category, by name: "Items of list ‘Favourites’" (entries without "of"
+    were written before shared lists had their own items, and are your own lists)."""
+    lines = [(category.label_each.format(name=entry.get("name") or f"#{list_id}"), entry.get("items"))
+             for list_id, entry in lists.items() if isinstance(entry, dict) and isinstance(entry.get("items"), int)
+             and entry.get("of", OWN_LIST_ITEMS.file) == category.file]
     return sorted(lines, key=lambda line: line[0].casefold())
 
 
@@ -69,7 +70,8 @@ def counted_items(backup: Backup) -> list[tuple[str, int]]:
     list where the backup knows its lists (before 0.2.0 their items were one line, "Items of the lists")."""
     lines = []
     for name, count in _in_catalog_order((k, v) for k, v in (backup.item_counts or {}).items() if isinstance(v, int)):
-        each = _list_lines(backup.lists or {}) if name == the(Role.LIST_ITEMS).file else []
+        category = BY_FILE.get(name)
+        each = _list_lines(backup.lists or {}, category) if category is not None and category.per_list else []
         lines.extend(each or [(category_label(name), count)])
     return lines
 
