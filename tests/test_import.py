@@ -75,9 +75,10 @@ def test_an_export_becomes_an_archive_of_an_account_imported_only(admin_user, tm
 
 
 def test_the_command_prints_the_archive_and_a_partial_export_says_so(admin_user, tmp_path):
-    stats = {"movies": {"plays": 48312}, "episodes": {"plays": 0}}
+    stats = {"movies": {"plays": 48312}, "episodes": {"plays": 0}, "ratings": {"total": 3}}
+    rating = {"rated_at": PLAY["watched_at"], "rating": 8, "type": "movie", "movie": PLAY["movie"]}
     path = export_zip(tmp_path / "e.zip", {"user-settings.json": SETTINGS, "user-stats.json": stats,
-                                           "watched-history.json": [PLAY],
+                                           "watched-history.json": [PLAY], "ratings-movies.json": [rating],
                                            "_errors.json": [{"endpoint": "/users/alice/history", "error": "timeout",
                                                              "fetchedPages": 84, "totalPages": 194}]})
     result = manage("trakt_import", str(path), "-u", "alice")
@@ -85,6 +86,7 @@ def test_the_command_prints_the_archive_and_a_partial_export_says_so(admin_user,
     backup = Backup.objects.get()
     assert result.stdout.strip().splitlines()[-1].endswith(backup.archive_name)
     assert "This export holds 1 of 48,312 plays; trakt's export was cut short — export again later." in result.stderr
+    assert "This export holds 1 of 3 ratings; trakt's export was cut short — export again later." in result.stderr
     assert "trakt's exporter reported errors (_errors.json) for /users/alice/history" in backup.problems
 
 
@@ -173,6 +175,7 @@ def test_an_export_of_an_account_imports_into_the_files_of_its_api_backup(trakt,
     path = trakt.export_zip("alice", tmp_path / "export.zip")
     imported = import_export(path, "alice", admin_user)
     assert imported.account == account  # into the connected account
+    assert not imported.problems  # a whole export: as many plays and ratings as its stats count
     _, backed_up = read_archive(archive_copy(api.archive_key, tmp_path / "api"))
     manifest, files = read_archive(archive_copy(imported.archive_key, tmp_path / "imported"))
     assert len(manifest["export_files"]["sync/history"]) == 3  # 600 plays: pages 1, 2 and 3

@@ -138,20 +138,33 @@ def _write_sections(export: Export, file: ExportFile, writer: archive.ArchiveWri
             done.sources[writer.keep(EXTRA, member, export.inflate(member), source="trakt-export")] = [member]
 
 
+def _stat(stats: dict, group: str, key: str) -> int:
+    value = stats.get(group).get(key) if isinstance(stats.get(group), dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+# What an export's user-stats count, and the archive files that hold it: (words, the stats' totals, files).
+STATS_CHECKS = (
+    ("plays", (("movies", "plays"), ("episodes", "plays")), ("sync/history",)),
+    ("ratings", (("ratings", "total"),), tuple(f"sync/ratings/{kind}" for kind in ("movies", "shows", "seasons",
+                                                                                   "episodes"))),
+)
+
+
 def _completeness(export: Export, done: Imported) -> list[str]:
-    """Sentences for what makes the export partial: its own _errors.json, and fewer plays than its stats say."""
+    """Sentences for what makes the export partial: its own _errors.json, and fewer plays or ratings than its
+    stats say. (Fewer than the account's previous archive held is the data-loss alarm's, as for any backup.)"""
     problems = []
     if export.errors:
         endpoints = [str(e.get("endpoint", "?"))[:100] for e in export.errors if isinstance(e, dict)][:10]
         problems.append("trakt's exporter reported errors (_errors.json) for " + (", ".join(endpoints) or "some files")
                         + "; export again later for a complete copy.")
     stats = next((whole(export, f) for f in export.files if f.kind == "user-stats"), None)
-    if isinstance(stats, dict):
-        expected = sum(int((stats.get(k) or {}).get("plays") or 0) for k in ("movies", "episodes")
-                       if isinstance(stats.get(k), dict))
-        held = done.counts.get("sync/history", 0)
+    for words, totals, files in STATS_CHECKS if isinstance(stats, dict) else ():
+        expected = sum(_stat(stats, group, key) for group, key in totals)
+        held = sum(done.counts.get(file, 0) for file in files)
         if expected and held < expected:
-            problems.append(f"This export holds {held:,} of {expected:,} plays; trakt's export was cut short — "
+            problems.append(f"This export holds {held:,} of {expected:,} {words}; trakt's export was cut short — "
                             "export again later.")
     return problems
 
