@@ -2,67 +2,37 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
-import time
 from datetime import time as dt_time
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
-from django.core.cache import cache
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from backups import login_throttle
 from backups.models import AppCredentials
 from backups.services import schedules
 
-# Failed sign-ins allowed per username and address within the window.
-LOGIN_FAILURE_LIMIT = 5
-LOGIN_FAILURE_WINDOW = 15 * 60
-
-
-def _client_address(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "unknown") if request is not None else "unknown"
-
-
-def _failures_key(username: str, address: str) -> str:
-    # Hashed: usernames may hold anything, cache keys may not.
-    digest = hashlib.sha256(f"{username.casefold()}\n{address}".encode()).hexdigest()
-    return f"login-failures:{digest}"
-
-
 class ThrottledLoginMixin:
-    """Refuses to even try a password after repeated failures for a username from one address.
-
-    The failures are kept in the cache, which is the database: shared by every
-    web process, so restarting one or spreading requests over several does not
-    reset the count.
-    """
+    """Sign-in forms (the app's and the admin's) under django-axes' throttle: the attempts of one username from
+    one address take turns (``login_throttle.one_at_a_time``), and a locked pair reads a sentence saying how long
+    to wait instead of "wrong password"."""
 
     throttled_message = ("Too many failed sign-ins for %(username)s from your address. "
                          "Wait %(minutes)s, then try again.")
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        key = _failures_key(username, _client_address(self.request))
-        now = time.time()
-        failures = [t for t in cache.get(key, []) if t > now - LOGIN_FAILURE_WINDOW]
-        if len(failures) >= LOGIN_FAILURE_LIMIT:
-            minutes = max(1, math.ceil((failures[0] + LOGIN_FAILURE_WINDOW - now) / 60))
-            raise ValidationError(
-                self.throttled_message,
-                code="throttled",
-                params={"username": username, "minutes": f"{minutes} minute{'s' if minutes != 1 else ''}"},
-            )
         try:
-            cleaned = super().clean()
+            with login_throttle.one_at_a_time(self.request, username):
+                return super().clean()
         except ValidationError:
-            if self.cleaned_data.get("password"):
-                failures.append(now)
-                cache.set(key, failures[-LOGIN_FAILURE_LIMIT:], LOGIN_FAILURE_WINDOW)
+            if getattr(self.request, "axes_locked_out", False):
+                minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+                raise ValidationError(self.throttled_message, code="throttled", params={
+                    "username": username, "minutes": f"{minutes} minute{'s' if minutes != 1 else ''}"}) from None
             raise
-        cache.delete(key)
-        return cleaned
 
 
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):

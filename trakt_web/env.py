@@ -7,6 +7,7 @@ behaviour silently.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def envurl(name: str, default: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"Unexpected value {name}={value}, use an http:// or https:// URL")
     return value.rstrip("/")
+
+
+def envnetworks(name: str) -> list:
+    """A comma-separated list of addresses or networks (``172.18.0.0/16``, ``::1``): ip_network objects."""
+    networks = []
+    for item in envlist(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"Unexpected value {name}={item}, use IP addresses or networks such as "
+                                       "172.18.0.0/16, separated by commas") from None
+    return networks

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 
 from trakt_web import __version__, keys
-from trakt_web.env import envbool, envfloat, envint, envlist, envpath, envstr, envurl
+from trakt_web.env import envbool, envfloat, envint, envlist, envnetworks, envpath, envstr, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = __version__
@@ -43,6 +44,8 @@ SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if envbool("TRUST_PROXY_HEADERS", USE_HTTPS):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The reverse proxies whose X-Forwarded-For names the client (the sign-in throttle counts per client address).
+TRUSTED_PROXIES = envnetworks("TRUSTED_PROXIES")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -58,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_q",
+    "axes",
     "backups",
 ]
 
@@ -72,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backups.middleware.FirstRunMiddleware",
     "backups.middleware.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page's 429
 ]
 
 ROOT_URLCONF = "trakt_web.urls"
@@ -125,6 +130,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttle (django-axes; see backups/login_throttle.py): failures per (username, client address).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "backups.login_throttle.client_address"
+AXES_USERNAME_CALLABLE = "backups.login_throttle.normalized_username"
+AXES_LOCKOUT_CALLABLE = "backups.login_throttle.lockout_response"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -266,5 +282,6 @@ LOGGING = {
         ),
     },
     "root": {"handlers": ["console", *(["file"] if LOG_FILE else [])], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"level": "WARNING"}},
+    # axes logs every failed sign-in at INFO; its warnings (a lockout) stay
+    "loggers": {"django": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
