@@ -5,6 +5,8 @@ Tokens and the client secret are never shown: the secret can be replaced, not re
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from django import forms
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
@@ -16,10 +18,30 @@ from backups.services import schedules
 from backups.services.backup_run import queue_backup
 from backups.services.disconnect import backup_under_way, disconnect
 from backups.services.grants import ServiceError, refresh_grant
+from backups.untrusted import isolated
 
 
 admin.site.login_form = AdminLoginForm  # the same throttle of failed logins as the app's own login page
 admin.site.site_header = admin.site.site_title = "trakt-backup administration"
+
+
+def trakt_text_column(path: str, description: str):
+    """A column (or read-only field) holding trakt's words, ``path`` as in ``ordering`` ("account__username"):
+    isolated and with hidden characters visible, so "\\u202eecila" shows as "⟨U+202E⟩ecila", never as "alice".
+    (Django shows an account elsewhere, titles and links, as ``str(account)``, which is visible too.)"""
+    read = attrgetter(path.replace("__", "."))
+
+    @admin.display(description=description, ordering=path)
+    def column(obj):
+        return isolated(read(obj))
+
+    column.__name__ = path  # the cell's class, "field-username", as for the plain field
+    return column
+
+
+USERNAME = trakt_text_column("username", "username")
+ACCOUNT = trakt_text_column("account__username", "account")
+DETAIL = trakt_text_column("detail", "detail")
 
 
 class AppCredentialsForm(forms.ModelForm):
@@ -57,7 +79,7 @@ class AuthEventInline(admin.TabularInline):
     model = AuthEvent
     extra = 0
     can_delete = False
-    fields = ["created", "kind", "ok", "detail"]
+    fields = ["created", "kind", "ok", DETAIL]
     readonly_fields = fields
     ordering = ["-created"]
     max_num = 0
@@ -84,11 +106,11 @@ class AccountAdmin(admin.ModelAdmin):
     (``disconnect(account, delete_archives=True)``); one with a backup under way cannot be deleted."""
 
     form = AccountForm
-    list_display = ["username", "owner", "status", "token_valid_until", "backup_schedule", "last_backup", "keep_last",
+    list_display = [USERNAME, "owner", "status", "token_valid_until", "backup_schedule", "last_backup", "keep_last",
                     "keep_monthly"]
     list_filter = ["status", "owner"]
     search_fields = ["username", "slug", "owner__username"]
-    readonly_fields = ["username", "slug", "trakt_id", "token_expires_at", "scope", "status", "status_detail",
+    readonly_fields = [USERNAME, "slug", "trakt_id", "token_expires_at", "scope", "status", "status_detail",
                        "connected_at", "created"]
     fields = ["owner", *readonly_fields, "backup_cron", "keep_last", "keep_monthly"]
     inlines = [AuthEventInline]
@@ -142,7 +164,7 @@ class AccountAdmin(admin.ModelAdmin):
         for account in queryset:
             try:
                 queue_backup(account)
-                messages.success(request, f"Backup of {account.username} queued.")
+                messages.success(request, f"Backup of {account} queued.")
             except ServiceError as exc:
                 messages.warning(request, str(exc))
 
@@ -151,14 +173,14 @@ class AccountAdmin(admin.ModelAdmin):
         for account in queryset:
             try:
                 refresh_grant(account, force=True)
-                messages.success(request, f"Refreshed the token of {account.username}.")
+                messages.success(request, f"Refreshed the token of {account}.")
             except ServiceError as exc:
                 messages.error(request, str(exc))
 
 
 @admin.register(Backup)
 class BackupAdmin(admin.ModelAdmin):
-    list_display = ["created", "account", "status", "trigger", "human_size", "total", "requests_made", "took",
+    list_display = ["created", ACCOUNT, "status", "trigger", "human_size", "total", "requests_made", "took",
                     "verify_ok", "pinned"]
     list_filter = ["status", "trigger", "pinned", "verify_ok", "account"]
     search_fields = ["account__username", "archive_name"]
@@ -197,7 +219,7 @@ class BackupAdmin(admin.ModelAdmin):
 class RestoreAdmin(admin.ModelAdmin):
     """Restores, read only: each with its plan and what was written, per category (``categories``)."""
 
-    list_display = ["created", "account", "status", "trigger", "archive_name", "writes_made", "requests_made"]
+    list_display = ["created", ACCOUNT, "status", "trigger", "archive_name", "writes_made", "requests_made"]
     list_filter = ["status", "account"]
     search_fields = ["account__username", "archive_name", "error"]
     date_hierarchy = "created"
@@ -213,7 +235,7 @@ class RestoreAdmin(admin.ModelAdmin):
 
 @admin.register(AuthEvent)
 class AuthEventAdmin(admin.ModelAdmin):
-    list_display = ["created", "account", "kind", "ok", "detail"]
+    list_display = ["created", ACCOUNT, "kind", "ok", DETAIL]
     list_filter = ["kind", "ok", "account"]
     search_fields = ["account__username", "detail"]
     list_select_related = ["account"]

@@ -33,6 +33,7 @@ from django.utils import timezone
 from backups.models import Account, AppCredentials, AuthEvent
 from backups.trakt_client import (ClientRejected, GrantRejected, TraktClient, TraktError, Unavailable, limiter_for,
                                   write_limiter_for)
+from backups.untrusted import trakt_link
 
 log = logging.getLogger(__name__)
 
@@ -552,15 +553,22 @@ DEVICE_STATES = {
 
 
 def start_device_login() -> dict:
-    """Ask trakt for a device code: {device_code, user_code, verification_url, expires_in, interval}."""
+    """Ask trakt for a device code: {device_code, user_code, verification_url, expires_in, interval}.
+
+    The verification URL becomes a link and a QR code: one that is not https (nor on the configured trakt
+    hosts) is replaced by trakt's own activation page (``trakt_link``), a ``javascript:`` one among them."""
     try:
         data = app_client().device_code()
     except TraktError as exc:
         raise ServiceError(f"The device login could not be started: {exc}") from exc
+    verification_url = trakt_link(data.get("verification_url"))
+    if verification_url != data.get("verification_url", verification_url):
+        log.warning("trakt's device login sent an unusable verification URL %r; showing %s instead",
+                    data.get("verification_url"), verification_url)
     return {
         "device_code": str(data["device_code"]),
         "user_code": str(data.get("user_code", "")),
-        "verification_url": str(data.get("verification_url", "https://trakt.tv/activate")),
+        "verification_url": verification_url,
         "expires_in": int(data.get("expires_in") or 600),
         "interval": max(1, int(data.get("interval") or 5)),
     }

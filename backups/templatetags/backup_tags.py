@@ -6,11 +6,12 @@ import re
 from datetime import timedelta
 
 from django import template
-from django.utils.html import conditional_escape
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from backups.catalog import BY_FILE, CATEGORIES, OWN_LIST_ITEMS, Category, label_of
 from backups.models import Account, Backup
+from backups.untrusted import isolated, visible
 
 register = template.Library()
 
@@ -35,12 +36,23 @@ ORDER = {file: number for number, file in enumerate(LABELS)}  # the catalog's or
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 
+@register.filter
+def untrusted(text, where: str = "") -> str:
+    """A name or words from trakt (or typed by someone) on a page: hidden characters made visible ("⟨U+202E⟩"),
+    so "\\u202eecila" never reads as "alice", and isolated in a ``<bdi>`` so that right-to-left text cannot
+    reorder what is around it. ``untrusted:"text"`` where no markup can go (a ``<title>``): visible only."""
+    if text is None or text == "":
+        return ""
+    return visible(text) if where == "text" else isolated(text)
+
+
 @register.filter(needs_autoescape=True)
 def inline_code(text, autoescape: bool = True) -> str:
     """A message written for the terminal and the page alike: its `command` spans shown as code, not backticks.
 
-    The text is escaped first (it may carry trakt's words or a username); only the spans become markup."""
-    escaped = conditional_escape(text) if autoescape else str(text)
+    The text is escaped first (it may carry trakt's words or a username), with its hidden characters made
+    visible as in ``untrusted``; only the spans become markup."""
+    escaped = visible(conditional_escape(text) if autoescape else str(text))
     return mark_safe(CODE_SPAN.sub(r"<code>\1</code>", escaped))  # noqa: S308 (escaped above)
 
 
@@ -55,13 +67,15 @@ def _in_catalog_order(pairs) -> list[tuple[str, object]]:
     return sorted(pairs, key=lambda pair: (ORDER.get(pair[0], len(ORDER)), pair[0]))
 
 
-def _list_lines(lists: dict, category: Category) -> list[tuple[str, int]]:
-    """One line per list of a per-list category, by name: "Items of list ‘Favourites’" (entries without "of"
-    were written before shared lists had their own items, and are your own lists)."""
-    lines = [(category.label_each.format(name=entry.get("name") or f"#{list_id}"), entry.get("items"))
+def _list_lines(lists: dict, category: Category) -> list[tuple[SafeString, int]]:
+    """One line per list of a per-list category, by name: "Items of list ‘Favourites’", the name as trakt's
+    words (``isolated``); entries without "of" were written before shared lists had their own items, and are
+    your own lists."""
+    named = [(str(entry.get("name") or f"#{list_id}"), entry.get("items"))
              for list_id, entry in lists.items() if isinstance(entry, dict) and isinstance(entry.get("items"), int)
              and entry.get("of", OWN_LIST_ITEMS.file) == category.file]
-    return sorted(lines, key=lambda line: line[0].casefold())
+    return [(format_html(category.label_each, name=isolated(name)), items)
+            for name, items in sorted(named, key=lambda line: line[0].casefold())]
 
 
 @register.filter

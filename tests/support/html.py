@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 _INVISIBLE = {"script", "style", "template", "head", "title"}
 # Elements that flow within a line; every other element starts a new run of text, as a browser shows it.
-_INLINE = {"a", "abbr", "b", "cite", "code", "data", "em", "i", "kbd", "mark", "q", "s", "small", "span", "strong",
+_INLINE = {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "em", "i", "kbd", "mark", "q", "s", "small", "span", "strong",
            "sub", "sup", "time", "u", "var"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
