@@ -18,7 +18,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 RUN groupadd --system --gid 999 trakt \
     && useradd --system --uid 999 --gid trakt --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trakt \
-    && mkdir /data \
+    && mkdir -m 700 /data \
     && chown trakt:trakt /data
 
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \

@@ -30,6 +30,7 @@ class BackupsConfig(AppConfig):
     verbose_name = "trakt backups"
 
     def ready(self):
+        from backups import checks  # noqa: F401 - registers the system checks
         # Idempotent: running migrations again never duplicates a schedule.
         post_migrate.connect(_sync_schedules, sender=self, dispatch_uid="backups-sync-schedules")
         from django_q.signals import post_spawn

@@ -1,4 +1,5 @@
-"""Cross-cutting request handling: the first-run redirect and the content security policy."""
+"""Cross-cutting request handling: the first-run redirect, the content security policy, no caching of what a
+signed-in user sees, and a small body limit for anonymous requests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 
 class FirstRunMiddleware:
@@ -31,11 +33,15 @@ class FirstRunMiddleware:
 
 
 class ContentSecurityPolicyMiddleware:
-    """Only this installation's own scripts, styles and images; no inline script, no framing."""
+    """Only this installation's own scripts, styles and images; no inline script or style, no framing.
+
+    The admin (Django's, with django-q2's and django-axes' pages) has no inline script or style attribute either
+    (tests/test_security_headers.py opens its pages in Chromium); its forms post only to itself.
+    """
 
     POLICY = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self' {auth}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        "connect-src 'self'; form-action 'self'{auth}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 
     def __init__(self, get_response):
@@ -43,7 +49,47 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith("/admin/"):
-            # Read per request: the redirect flow's form posts end at the auth host, which tests move.
-            response.setdefault("Content-Security-Policy", self.POLICY.format(auth=settings.TRAKT_AUTH_URL))
+        # Read per request: the redirect flow's form posts end at the auth host, which tests move.
+        auth = "" if request.path.startswith("/admin/") else f" {settings.TRAKT_AUTH_URL}"
+        response.setdefault("Content-Security-Policy", self.POLICY.format(auth=auth))
         return response
+
+
+class PrivateResponsesMiddleware:
+    """Whatever a signed-in user is answered (pages, status JSON, downloads, the admin) is never stored by a
+    browser or a proxy cache: a shared computer's back button or disk cache keeps no account data. Static files
+    are served above this (WhiteNoise) and stay cacheable."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated:  # after the view: signing in counts, signing out does not
+            add_never_cache_headers(response)
+        return response
+
+
+class AnonymousBodyLimitMiddleware:
+    """An anonymous request whose body is larger than ANONYMOUS_MAX_BODY is refused with 413 before anything
+    reads it: the sign-in and first-run forms are a few hundred bytes, and nobody unknown gets to make the
+    server read, parse or spool hundreds of megabytes. Signed-in users keep Django's own limits (and the import
+    page its streamed upload). The size is the one Content-Length announces: Django reads no more than that."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._announced(request) > settings.ANONYMOUS_MAX_BODY and not request.user.is_authenticated:
+            return HttpResponse(
+                f"This request is larger than this installation accepts before signing in "
+                f"({settings.ANONYMOUS_MAX_BODY} bytes, ANONYMOUS_MAX_BODY).\n",
+                status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+    @staticmethod
+    def _announced(request: HttpRequest) -> int:
+        try:
+            return int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return 0  # as Django: a body it cannot measure is never read

@@ -23,6 +23,12 @@ class ArchiveFolder(FileSystemStorage):
     """Local storage in ``ARCHIVE_DIR``, read each time it is used: ARCHIVE_DIR is the one truth, even when
     tests or commands change it after the storage was first opened."""
 
+    def __init__(self, **options):
+        # Archives are the owner's alone, like the rest of the data folder (trakt_web/private.py).
+        options.setdefault("file_permissions_mode", 0o600)
+        options.setdefault("directory_permissions_mode", 0o700)
+        super().__init__(**options)
+
     @property
     def base_location(self) -> str:
         return str(settings.ARCHIVE_DIR)

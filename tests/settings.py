@@ -13,7 +13,7 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     # Each pytest-xdist worker its own data folder: run locks (run/backup-<id>.lock) are named by row ids, which
     # every worker's database hands out again, so a shared folder let one worker's run block another's.
     _folder = os.path.join(os.environ["DATA_DIR"], os.environ["PYTEST_XDIST_WORKER"])
-    os.makedirs(_folder, exist_ok=True)
+    os.makedirs(_folder, mode=0o700, exist_ok=True)  # private, as the app makes it (backups/checks.py)
     os.environ["DATA_DIR"] = _folder
 os.environ.setdefault("TRAKT_BACKOFF", "0.01")
 os.environ.setdefault("STATIC_MANIFEST", "false")

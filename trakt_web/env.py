@@ -78,7 +78,10 @@ def envpath(name: str, default: str) -> Path:
 
 
 def envurl(name: str, default: str) -> str:
-    value = os.environ.get(name) or default
+    """An http(s) URL without its trailing "/"; "" only when unset with an empty default (an optional URL)."""
+    value = (os.environ.get(name) or default).strip()
+    if not value:
+        return ""
     if not value.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"Unexpected value {name}={value}, use an http:// or https:// URL")
     return value.rstrip("/")

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from trakt_web.private import private_folder
+
 
 def _read_or_create(path: Path, make) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from backups import codec
+from trakt_web.private import open_private, private_folder
 from backups.archive.digest import sha256_file
 from backups.archive.names import SUFFIX, safe_component
 from backups.archive.reader import ACTIVITIES_MEMBER
@@ -131,12 +132,12 @@ class ArchiveWriter:
         self.root = self.work / self.name
         self.files: dict[str, dict[str, Any]] = {}
         self.skipped: dict[str, dict[str, Any]] = {}
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)  # an account's archives: 0700 folders, 0600 files (trakt_web/private.py)
         if self.work.exists():
             shutil.rmtree(self.work)
-        self.root.mkdir(parents=True)
+        private_folder(self.root)
         self._tmp = self.directory / f"{self.name}{SUFFIX}{TMP_SUFFIX}"
-        self._raw = open(self._tmp, "wb")
+        self._raw = open_private(self._tmp)  # moved into place by finish, mode and all
         self._tar = tarfile.open(fileobj=self._raw, mode="w:gz", format=tarfile.PAX_FORMAT,
                                  compresslevel=COMPRESS_LEVEL)
         self._added: set[str] = set()

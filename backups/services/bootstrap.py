@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
+from trakt_web.private import private_folder
+
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +52,7 @@ def collect_static_if_missing(verbosity: int = 0) -> None:
 
 
 def prepare(verbosity: int = 0) -> None:
-    settings.ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.ARCHIVE_DIR)
     with migration_lock():
         call_command("migrate", interactive=False, verbosity=verbosity)
         collect_static_if_missing(verbosity)
