@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from backups.archive.names import SUFFIX, archive_name
 from backups.crypto import EncryptedTextField
+from backups.untrusted import visible
 
 
 class AppCredentials(models.Model):
@@ -67,7 +68,9 @@ class Account(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.username
+        """The name as people see it wherever Django shows the account (the admin's titles, breadcrumbs, filters
+        and the columns of backups and restores): hidden characters visible, so "\\u202eecila" is not "alice"."""
+        return visible(self.username)
 
     @property
     def archive_folder(self) -> str:
@@ -227,6 +230,8 @@ class Backup(RunLifecycle, models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        # Superusers have it; give it in the admin to staff who may read every user's archives.
+        permissions = [("view_all_archives", "Can read and download every user's archives")]
         constraints = [
             # One backup per account at a time, enforced by the database.
             models.UniqueConstraint(
@@ -384,3 +389,19 @@ class WorkerHeartbeat(models.Model):
     @classmethod
     def latest(cls) -> WorkerHeartbeat | None:
         return cls.objects.order_by("-seen").first()
+
+
+class ConnectAttempt(models.Model):
+    """One start of a connect with trakt from the web (``services/connect_limits``): rows of the last hour."""
+
+    class Kind(models.TextChoices):
+        PIN = "pin", "PIN code"
+        DEVICE = "device", "device code"
+        REDIRECT = "redirect", "redirect"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} connect at {self.at:%Y-%m-%d %H:%M:%S}"

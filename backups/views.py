@@ -26,21 +26,22 @@ from django.templatetags.static import static
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_q.models import Schedule
 
-from backups import storage
-from backups.access import accounts_for_user, get_account_for_user, get_backup_for_user, staff_required
+from backups import sealed_session, storage
+from backups.access import accounts_for_user, get_account_for_user, get_backup_for_user, permission_required
 from backups.forms import (
     AppSetupForm, CodeForm, DisconnectForm, ExpectedUserForm, FirstUserForm, LoginForm, ScheduleForm,
 )
-from backups.models import Account, AppCredentials, Backup
-from backups.services import device_login, grants, schedules
+from backups.models import Account, AppCredentials, Backup, ConnectAttempt
+from backups.services import connect_limits, device_login, grants, schedules
 from backups.services.backup_run import queue_backup
 from backups.services.disconnect import BackupUnderWay, backup_under_way, disconnect
 from backups.services import integrity
 from backups.services.grants import NotConfigured, ServiceError
+from backups.site_url import absolute_url, is_same_site_path, unset_address_settings
+from backups.untrusted import visible
 
 TRAKT_NEW_APP_URL = "https://trakt.tv/oauth/applications/new"
 RECENT_BACKUPS = 5  # per account on the dashboard; the account page pages through all of them
@@ -49,6 +50,7 @@ EVENTS_PER_PAGE = 50
 
 DEVICE_SESSION_KEY = "device_login"
 REDIRECT_SESSION_KEY = "oauth_redirect"
+REDIRECT_PENDING_SECONDS = 10 * 60  # a redirect connect not answered by then has expired
 
 
 @require_GET
@@ -89,30 +91,41 @@ def first_run(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Welcome, {user.username}: you are this installation's admin. "
                                   "Next, set up the trakt API app.")
         return redirect("app_setup")
-    return render(request, "front/first_run.html", {"form": form})
+    return render(request, "front/first_run.html", {"form": form, "address_unset": unset_address_settings()})
 
 
-class LoginView(auth_views.LoginView):
+class SameSiteRedirectMixin:
+    """``next`` is followed only to a path of this site, whatever the Host header says (Django's own check
+    accepts the request's host, which a client can forge while ALLOWED_HOSTS is ``*``)."""
+
+    def get_redirect_url(self) -> str:
+        target = super().get_redirect_url()
+        return target if is_same_site_path(target) else ""
+
+
+class LoginView(SameSiteRedirectMixin, auth_views.LoginView):
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
 
-logout_view = auth_views.LogoutView.as_view()
+class LogoutView(SameSiteRedirectMixin, auth_views.LogoutView):
+    pass
+
+
+logout_view = LogoutView.as_view()
 
 
 # -- the trakt API app ------------------------------------------------------------------------
 
 
 def callback_url(request: HttpRequest) -> str:
-    """This installation's redirect URI: SITE_URL when set (behind a proxy), else the URL of this request."""
-    path = reverse("oauth_callback")
-    site = (getattr(settings, "SITE_URL", "") or "").rstrip("/")
-    return site + path if site else request.build_absolute_uri(path)
+    """This installation's redirect URI: under SITE_URL when set (behind a proxy), else under this request's."""
+    return absolute_url(reverse("oauth_callback"), request)
 
 
 @login_required
-@staff_required
+@permission_required("backups.change_appcredentials", to="change the trakt app's credentials")
 @require_http_methods(["GET", "POST"])
 def app_setup(request: HttpRequest) -> HttpResponse:
     current = AppCredentials.current()
@@ -131,6 +144,7 @@ def app_setup(request: HttpRequest) -> HttpResponse:
         "current": current,
         "new_app_url": TRAKT_NEW_APP_URL,
         "redirect_uris": [settings.TRAKT_OOB_REDIRECT_URI, callback_url(request)],
+        "address_unset": unset_address_settings(),
     })
 
 
@@ -156,11 +170,11 @@ def connect(request: HttpRequest) -> HttpResponse:
 
 
 def _device_login(request: HttpRequest) -> device_login.DeviceLogin | None:
-    return device_login.DeviceLogin.from_dict(request.session.get(DEVICE_SESSION_KEY))
+    return device_login.DeviceLogin.from_dict(sealed_session.get(request, DEVICE_SESSION_KEY))
 
 
 def _keep_device_login(request: HttpRequest, device: device_login.DeviceLogin) -> None:
-    request.session[DEVICE_SESSION_KEY] = device.as_dict()
+    sealed_session.put(request, DEVICE_SESSION_KEY, device.as_dict())
     request.session.save()  # now, not after trakt answers: a second tab polling at once sees this poll
 
 
@@ -171,7 +185,7 @@ def connect_device(request: HttpRequest) -> HttpResponse:
     form = ExpectedUserForm(initial={"username": request.GET.get("username", "")[:200]})
     qr = None
     if device is not None and device.expired():
-        request.session.pop(DEVICE_SESSION_KEY, None)
+        sealed_session.pop(request, DEVICE_SESSION_KEY)
         messages.error(request, device_login.EXPIRED_MESSAGE)
         device = None
     if device is not None:
@@ -185,17 +199,18 @@ def connect_device(request: HttpRequest) -> HttpResponse:
 @require_POST
 def connect_device_start(request: HttpRequest) -> HttpResponse:
     form = ExpectedUserForm(request.POST)
-    request.session.pop(DEVICE_SESSION_KEY, None)
+    sealed_session.pop(request, DEVICE_SESSION_KEY)
     if not form.is_valid():
         return render(request, "connect/device.html", _connect_context(request, "device", form=form))
     try:
+        connect_limits.take(request.user, ConnectAttempt.Kind.DEVICE)
         device = device_login.start(_expected_username(form.cleaned_data["username"]))
     except NotConfigured:
         return render(request, "connect/device.html", _connect_context(request, "device", form=form, configured=False))
     except ServiceError as exc:
         form.add_error(None, str(exc))
         return render(request, "connect/device.html", _connect_context(request, "device", form=form))
-    request.session[DEVICE_SESSION_KEY] = device.as_dict()
+    sealed_session.put(request, DEVICE_SESSION_KEY, device.as_dict())
     return redirect("connect_device")
 
 
@@ -209,10 +224,11 @@ def connect_device_poll(request: HttpRequest) -> JsonResponse:
                              "message": "There is no device login under way. Start again to get a code."})
     step = device_login.poll(device, request.user, before_asking=lambda moved: _keep_device_login(request, moved))
     if step.done:
-        request.session.pop(DEVICE_SESSION_KEY, None)
+        sealed_session.pop(request, DEVICE_SESSION_KEY)
     else:
-        request.session[DEVICE_SESSION_KEY] = device.as_dict()
-    answer = {"state": step.state, "done": step.done, "message": step.message}
+        sealed_session.put(request, DEVICE_SESSION_KEY, device.as_dict())
+    # The page shows the message as text; a trakt username in it has its hidden characters visible.
+    answer = {"state": step.state, "done": step.done, "message": visible(step.message)}
     if step.state == "wait":
         answer["wait"] = step.wait
     if not step.done:
@@ -231,6 +247,7 @@ def connect_pin(request: HttpRequest) -> HttpResponse:
     configured = AppCredentials.current() is not None
     if request.method == "POST" and form.is_valid():
         try:
+            connect_limits.take(request.user, ConnectAttempt.Kind.PIN)
             account = grants.connect_with_code(
                 form.cleaned_data["code"], request.user,
                 expected_username=_expected_username(form.cleaned_data["username"]),
@@ -256,30 +273,50 @@ def connect_redirect(request: HttpRequest) -> HttpResponse:
     form = ExpectedUserForm(request.POST or None, initial={"username": request.GET.get("username", "")[:200]})
     configured = AppCredentials.current() is not None
     if request.method == "POST" and form.is_valid() and configured:
-        state = secrets.token_urlsafe(24)
-        verifier, challenge = grants.pkce_pair()
-        redirect_uri = callback_url(request)
-        request.session[REDIRECT_SESSION_KEY] = {
-            "state": state, "verifier": verifier, "redirect_uri": redirect_uri,
-            "username": _expected_username(form.cleaned_data["username"]), "started": time.time(),
-        }
-        return redirect(grants.authorize_url(redirect_uri, state, challenge))
+        try:
+            connect_limits.take(request.user, ConnectAttempt.Kind.REDIRECT)
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _start_redirect(request, _expected_username(form.cleaned_data["username"]))
     return render(request, "connect/redirect.html", _connect_context(
         request, "redirect", form=form, configured=configured, callback_url=callback_url(request)))
+
+
+def _start_redirect(request: HttpRequest, username: str | None) -> HttpResponse:
+    state = secrets.token_urlsafe(24)
+    verifier, challenge = grants.pkce_pair()
+    redirect_uri = callback_url(request)
+    sealed_session.put(request, REDIRECT_SESSION_KEY, {
+        "state": state, "verifier": verifier, "redirect_uri": redirect_uri, "username": username,
+        "started": time.time(),
+    })
+    return redirect(grants.authorize_url(redirect_uri, state, challenge))
+
+
+def _pending_redirect(request: HttpRequest) -> tuple[dict | None, str]:
+    """The connect this callback answers, taken out of the session; or None and the reason. A callback whose
+    state does not match leaves the pending connect as it is (anyone can send a browser here)."""
+    pending = sealed_session.get(request, REDIRECT_SESSION_KEY)
+    state = request.GET.get("state", "")
+    if pending is None or not state or not secrets.compare_digest(state, str(pending.get("state"))):
+        return None, ("The answer from trakt does not match a sign-in started from this browser (the state differs, "
+                      "or it was used already). Nothing was stored. Start again from this page.")
+    sealed_session.pop(request, REDIRECT_SESSION_KEY)
+    if time.time() - float(pending.get("started") or 0) > REDIRECT_PENDING_SECONDS:
+        return None, ("This sign-in was started more than ten minutes ago and has expired. Nothing was stored. "
+                      "Start again from this page.")
+    return pending, ""
 
 
 @login_required
 @require_GET
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """trakt sends the browser back here with ?code=…&state=… (or ?error=…)."""
-    pending = request.session.pop(REDIRECT_SESSION_KEY, None)
-    state = request.GET.get("state", "")
-    if not isinstance(pending, dict) or not state or not secrets.compare_digest(state, str(pending.get("state"))):
+    pending, problem = _pending_redirect(request)
+    if pending is None:
         return render(request, "connect/callback_error.html", {
-            "title": "This sign-in did not start here",
-            "message": "The answer from trakt does not match a sign-in started from this browser (the state "
-                       "differs, or it was used already). Nothing was stored. Start again from this page.",
-        }, status=400)
+            "title": "This sign-in did not start here", "message": problem}, status=400)
     if request.GET.get("error"):
         denied = request.GET["error"] == "access_denied"
         return render(request, "connect/callback_error.html", {
@@ -367,8 +404,7 @@ def account_events(request: HttpRequest, pk: int) -> HttpResponse:
 def _back_to(request: HttpRequest, account: Account) -> HttpResponse:
     """Back where the form was (the dashboard or the account's page), at the account."""
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not is_same_site_path(target):
         target = reverse("dashboard") + f"#account-{account.pk}"
     return redirect(target)
 

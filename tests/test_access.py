@@ -9,6 +9,7 @@ from django.utils import timezone
 from backups import urls
 from backups.models import Account, AppCredentials, Backup, Restore
 from tests.support import page_text, parse
+from tests.support.factories import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -112,8 +113,27 @@ def test_no_login_redirects_to_login(objects, method, name, which, data):
 
 
 @pytest.mark.parametrize("method, name, which, data", READ)
-def test_staff_may_read_any_account(objects, charlie_client, method, name, which, data):
+def test_staff_with_the_permission_may_read_any_account(objects, charlie, charlie_client, method, name, which, data):
+    grant(charlie, "view_all_archives")
     assert_readable(getattr(charlie_client, method)(url(name, which, objects), data), name)
+
+
+@pytest.mark.parametrize("method, name, which, data", READ)
+def test_staff_without_the_permission_may_not_read_other_accounts(objects, charlie_client, method, name, which,
+                                                                  data):
+    response = getattr(charlie_client, method)(url(name, which, objects), data)
+    assert response.status_code == 403 and "Can read and download every user" in response.content.decode()
+    assert "alice-trakt" not in response.content.decode()
+
+
+def test_the_setup_page_asks_for_the_permission_the_admin_asks_for(objects, charlie, charlie_client, alice_client):
+    assert charlie_client.get("/setup/").status_code == 403  # staff, but not allowed to change the credentials
+    assert charlie_client.post("/setup/", {"client_id": "new", "client_secret": "new"}).status_code == 403
+    assert charlie_client.get("/admin/backups/appcredentials/").status_code == 403  # as the admin says
+    assert AppCredentials.current().client_id == "cid"
+    grant(charlie, "change_appcredentials")
+    assert charlie_client.get("/setup/").status_code == 200
+    assert alice_client.get("/setup/").status_code == 200  # a superuser
 
 
 @pytest.mark.parametrize("method, name, which, data", OWNER_ONLY)

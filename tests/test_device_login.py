@@ -11,6 +11,7 @@ import pytest
 from backups.models import Account
 from backups.services import device_login
 from tests.support import ROOT, app_env
+from tests.support.factories import session_value, set_session_value
 
 DEVICE_TOKEN = r"^/oauth/device/token$"
 
@@ -82,9 +83,7 @@ def poll_page(client) -> dict:
 
 
 def let_the_interval_pass(client) -> None:
-    session = client.session
-    session["device_login"] = {**session["device_login"], "next_poll": 0}
-    session.save()
+    set_session_value(client, "device_login", {**session_value(client, "device_login"), "next_poll": 0})
 
 
 @pytest.mark.django_db
@@ -95,7 +94,7 @@ def test_the_page_keeps_the_pace_and_slows_down_when_told(fast_device, alice_cli
     let_the_interval_pass(alice_client)
     result = poll_page(alice_client)
     assert result["state"] == "slow_down" and result["interval"] == 6
-    assert alice_client.session["device_login"]["interval"] == 6
+    assert session_value(alice_client, "device_login")["interval"] == 6
     assert poll_page(alice_client)["state"] == "wait"
     assert len(polls_sent(fast_device)) == 1
 
@@ -103,9 +102,8 @@ def test_the_page_keeps_the_pace_and_slows_down_when_told(fast_device, alice_cli
 @pytest.mark.django_db
 def test_the_page_ends_an_expired_login_without_asking_trakt(fast_device, alice_client):
     alice_client.post("/connect/device/start", {"username": ""})
-    session = alice_client.session
-    session["device_login"] = {**session["device_login"], "next_poll": 0, "expires_at": 0}
-    session.save()
+    set_session_value(alice_client, "device_login",
+                      {**session_value(alice_client, "device_login"), "next_poll": 0, "expires_at": 0})
     result = poll_page(alice_client)
     assert result["state"] == "expired" and result["done"]
     assert "device_login" not in alice_client.session

@@ -10,6 +10,7 @@ import requests
 
 from backups.models import Account, AppCredentials, AuthEvent
 from tests.support import find, find_all, page_text, parse
+from tests.support.factories import session_value, set_session_value
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def start_device(client, trakt, username: str = "") -> dict:
     trakt.device_interval = 1
     response = client.post("/connect/device/start", {"username": username})
     assert response.status_code == 302 and response["Location"] == "/connect/device/"
-    return client.session["device_login"]
+    return session_value(client, "device_login")
 
 
 def poll(client, trakt=None, *, interval_passed: bool = True) -> dict:
@@ -31,11 +32,7 @@ def poll(client, trakt=None, *, interval_passed: bool = True) -> dict:
     if interval_passed:
         if trakt is not None:
             trakt.advance_clock(1)
-        session = client.session
-        device = session["device_login"]
-        device["next_poll"] = 0
-        session["device_login"] = device
-        session.save()
+        set_session_value(client, "device_login", {**session_value(client, "device_login"), "next_poll": 0})
     response = client.post("/connect/device/poll")
     assert response.status_code == 200
     return response.json()
@@ -92,7 +89,7 @@ def test_slow_down_increases_the_interval(trakt, alice_client):
     result = poll(alice_client)  # forced at once: trakt answers 429
     assert result["state"] == "slow_down" and not result["done"]
     assert result["interval"] == 6 and "more slowly" in result["message"]
-    assert alice_client.session["device_login"]["interval"] == 6
+    assert session_value(alice_client, "device_login")["interval"] == 6
     assert poll(alice_client, interval_passed=False)["state"] == "wait"
 
 
@@ -117,9 +114,8 @@ def test_device_expired_at_trakt(trakt, alice_client):
 
 def test_device_expired_here_is_not_polled(trakt, alice_client):
     start_device(alice_client, trakt)
-    session = alice_client.session
-    session["device_login"] = {**session["device_login"], "expires_at": 0}
-    session.save()
+    set_session_value(alice_client, "device_login",
+                      {**session_value(alice_client, "device_login"), "expires_at": 0})
     page = page_text(alice_client.get("/connect/device/"))
     assert "The code expired before it was approved. Start again" in page
     assert "Get a code" in page
@@ -136,14 +132,10 @@ def test_device_code_unknown_or_used(trakt, alice_client):
     device = start_device(alice_client, trakt)
     trakt.approve_device(device["user_code"], "alice-trakt")
     assert poll(alice_client)["state"] == "connected"
-    session = alice_client.session
-    session["device_login"] = device  # the same code, polled again
-    session.save()
+    set_session_value(alice_client, "device_login", device)  # the same code, polled again
     result = poll(alice_client)
     assert result["state"] == "used" and "used already" in result["message"]
-    session = alice_client.session
-    session["device_login"] = {**device, "device_code": "not-a-code"}
-    session.save()
+    set_session_value(alice_client, "device_login", {**device, "device_code": "not-a-code"})
     result = poll(alice_client)
     assert result["state"] == "invalid" and "does not know this code" in result["message"]
     assert Account.objects.count() == 1
@@ -292,7 +284,7 @@ def test_pin_when_trakt_is_down(trakt, alice_client):
 def begin_redirect(client, username: str = "") -> tuple[str, dict]:
     response = client.post("/connect/redirect/", {"username": username})
     assert response.status_code == 302
-    return response["Location"], client.session["oauth_redirect"]
+    return response["Location"], session_value(client, "oauth_redirect")
 
 
 def approve_at_trakt(authorize_url: str, username: str, decision: str = "approve") -> str:
@@ -344,8 +336,58 @@ def test_redirect_state_mismatch_is_refused(trakt, alice_client):
     assert "does not match a sign-in started from this browser" in page and "Nothing was stored" in page
     assert not Account.objects.exists()
     assert trakt.count(r"^/oauth/token$") == 0  # the code was never even sent to trakt
-    # the genuine answer is refused too now: the pending sign-in was used up
+    # nor a missing state: and neither cancelled the connect under way, whose real answer still connects
+    assert alice_client.get("/connect/callback?code=abc").status_code == 400
+    assert come_back(alice_client, back).status_code == 302 and Account.objects.get().username == "alice-trakt"
+    # which used it up: the same answer a second time is refused
     assert come_back(alice_client, back).status_code == 400
+
+
+def test_a_pending_redirect_expires(trakt, alice_client):
+    trakt.add_user("alice-trakt", profile="tiny")
+    url, pending = begin_redirect(alice_client)
+    back = approve_at_trakt(url, "alice-trakt")
+    set_session_value(alice_client, "oauth_redirect", {**pending, "started": pending["started"] - 11 * 60})
+    assert_refused(come_back(alice_client, back), "more than ten minutes ago and has expired")
+    assert trakt.count(r"^/oauth/token$") == 0
+
+
+def test_codes_and_verifiers_are_sealed_in_the_session(trakt, alice_client):
+    from django.contrib.sessions.models import Session
+
+    start_device(alice_client, trakt)
+    _, pending = begin_redirect(alice_client)
+    stored = Session.objects.get().session_data  # what anyone reading the database sees
+    device = session_value(alice_client, "device_login")
+    assert device["device_code"] and pending["verifier"]
+    decoded = str(Session.objects.get().get_decoded())
+    for secret in (device["device_code"], device["user_code"], pending["verifier"], pending["state"]):
+        assert secret not in stored and secret not in decoded
+
+
+def test_the_51st_connect_in_a_minute_is_refused_before_reaching_trakt(trakt, settings):
+    from tests.support import make_user, signed_in
+
+    clients = [signed_in(make_user(f"user{n}")) for n in range(6)]
+    for number in range(settings.CONNECT_LIMIT_PER_INSTALLATION):
+        clients[number % 6].post("/connect/pin/", {"code": f"wrong{number}", "username": ""})
+    sent = trakt.count(r"^/oauth/token$")
+    assert sent == settings.CONNECT_LIMIT_PER_INSTALLATION  # nine or fewer each: under the limit per user
+    response = clients[5].post("/connect/pin/", {"code": "wrong-51", "username": ""})
+    assert "This installation started as many connects with trakt in the last minute" in page_text(response)
+    assert trakt.count(r"^/oauth/token$") == sent  # refused here, not at trakt
+
+
+def test_one_user_may_start_ten_connects_a_minute(trakt, alice_client, bob_client, settings):
+    for number in range(settings.CONNECT_LIMIT_PER_USER):
+        alice_client.post("/connect/device/start", {"username": ""})
+    starts = trakt.count(r"^/oauth/device/code$")
+    assert starts == settings.CONNECT_LIMIT_PER_USER
+    for page in ("/connect/device/start", "/connect/redirect/", "/connect/pin/"):
+        response = alice_client.post(page, {"username": "", "code": "abcd1234"})
+        assert "You started 10 connects in the last minute: wait a minute" in page_text(response), page
+    assert trakt.count(r"^/oauth/(device/code|token)$") == starts
+    assert bob_client.post("/connect/device/start", {"username": ""}).status_code == 302  # another user may
 
 
 def test_callback_without_a_started_sign_in(trakt, alice_client):
@@ -356,9 +398,8 @@ def test_redirect_pkce_verifier_is_checked_by_trakt(trakt, alice_client):
     trakt.add_user("alice-trakt", profile="tiny")
     url, pending = begin_redirect(alice_client)
     back = approve_at_trakt(url, "alice-trakt")
-    session = alice_client.session
-    session["oauth_redirect"] = {**pending, "verifier": "a-different-verifier-of-enough-length-0123456789"}
-    session.save()
+    set_session_value(alice_client, "oauth_redirect",
+                      {**pending, "verifier": "a-different-verifier-of-enough-length-0123456789"})
     assert_refused(come_back(alice_client, back), "trakt did not accept that code")
 
 

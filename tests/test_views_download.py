@@ -17,6 +17,7 @@ from django.utils import timezone
 from backups import storage
 from backups.models import Backup
 from tests.support import connect_account, page_text
+from tests.support.factories import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +54,17 @@ def test_owner_downloads_a_valid_archive(backup, alice_client):
     assert manifest["username"] == "alice-trakt"
 
 
-def test_staff_may_download_any_archive(backup, charlie_client):
+def test_staff_with_the_permission_may_download_any_archive(backup, charlie, charlie_client):
+    grant(charlie, "view_all_archives")
     response = charlie_client.get(f"/backups/{backup.pk}/download")
     assert response.status_code == 200 and len(body(response)) == backup.size
+
+
+def test_staff_without_it_are_told_which_permission_they_lack(backup, charlie_client, alice_client):
+    response = charlie_client.get(f"/backups/{backup.pk}/download")
+    assert response.status_code == 403 and "Can read and download every user" in response.content.decode()
+    assert b"backup-alice-trakt" not in response.content
+    assert alice_client.get(f"/backups/{backup.pk}/download").status_code == 200  # the owner, a superuser
 
 
 def test_anyone_else_gets_404(backup, bob_client):

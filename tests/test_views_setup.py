@@ -6,6 +6,7 @@ import pytest
 
 from backups.models import Account, AppCredentials
 from tests.support import CLIENT_ID, CLIENT_SECRET, OOB, find, find_all, manage, page_text
+from tests.support.factories import grant, session_value, set_session_value
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,9 @@ def test_setup_errors_store_nothing(alice_client):
     assert not AppCredentials.objects.exists()
 
 
-def test_staff_may_set_up_the_app(charlie_client):
+def test_staff_with_the_permission_may_set_up_the_app(charlie, charlie_client):
+    assert charlie_client.get("/setup/").status_code == 403
+    grant(charlie, "change_appcredentials")
     assert charlie_client.get("/setup/").status_code == 200
 
 
@@ -119,11 +122,9 @@ def test_a_wrong_secret_is_named_at_the_first_device_connect(trakt, alice_client
     trakt.add_user("alice-trakt", profile="tiny")
     trakt.device_interval = 1
     alice_client.post("/connect/device/start", {"username": ""})
-    trakt.approve_device(alice_client.session["device_login"]["user_code"], "alice-trakt")
+    trakt.approve_device(session_value(alice_client, "device_login")["user_code"], "alice-trakt")
     trakt.advance_clock(1)
-    session = alice_client.session
-    session["device_login"] = {**session["device_login"], "next_poll": 0}
-    session.save()
+    set_session_value(alice_client, "device_login", {**session_value(alice_client, "device_login"), "next_poll": 0})
     result = alice_client.post("/connect/device/poll").json()
     assert result["state"] == "refused" and result["done"]
     assert "trakt refused the app's Client Secret" in result["message"]

@@ -8,14 +8,14 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from trakt_web import __version__, keys
+from trakt_web import __version__, keys, private
 from trakt_web.env import envbool, envfloat, envint, envlist, envnetworks, envpath, envstr, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = __version__
 
 DATA_DIR = envpath("DATA_DIR", str(BASE_DIR / "data"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+private.private_folder(DATA_DIR)  # 0700 when created here; an existing one is checked (backups/checks.py)
 ARCHIVE_DIR = envpath("ARCHIVE_DIR", str(DATA_DIR / "archives"))
 
 SECRET_KEY = envstr("SECRET_KEY") or keys.secret_key(DATA_DIR)
@@ -30,7 +30,9 @@ ENCRYPTION_KEY_FILE_MTIME = ENCRYPTION_KEY_FILE.stat().st_mtime if ENCRYPTION_KE
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = envstr("SITE_URL", "").rstrip("/")
+SITE_URL = envurl("SITE_URL", "")  # every absolute URL the app hands out, when set (backups/site_url.py)
+# An anonymous request (the sign-in and first-run forms) with a larger body is refused (413) before it is read.
+ANONYMOUS_MAX_BODY = envint("ANONYMOUS_MAX_BODY", 64 * 1024, minimum=1024)
 
 # Behind a TLS-terminating reverse proxy: secure cookies, HSTS and the proxy header.
 USE_HTTPS = envbool("USE_HTTPS", False)
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "backups.middleware.PrivateResponsesMiddleware",
+    "backups.middleware.AnonymousBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "backups.middleware.FirstRunMiddleware",
@@ -102,10 +106,13 @@ DATABASE_URL = envstr("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
+    SQLITE_PATH = envpath("SQLITE_PATH", str(DATA_DIR / "db.sqlite3"))
+    if SQLITE_PATH.parent.is_dir():
+        private.create_private_file(SQLITE_PATH)  # before SQLite creates it, readable by all (0644)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": envpath("SQLITE_PATH", str(DATA_DIR / "db.sqlite3")),
+            "NAME": SQLITE_PATH,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 # Writers wait up to a minute for the write lock (a token refresh holds it for its request).
@@ -140,6 +147,10 @@ AXES_CLIENT_IP_CALLABLE = "backups.login_throttle.client_address"
 AXES_USERNAME_CALLABLE = "backups.login_throttle.normalized_username"
 AXES_LOCKOUT_CALLABLE = "backups.login_throttle.lockout_response"
 AXES_VERBOSE = False
+
+# Connects started from the web per minute (PIN exchanges, device codes, redirects): backups/services/connect_limits.py
+CONNECT_LIMIT_PER_USER = envint("CONNECT_LIMIT_PER_USER", 10, minimum=1)
+CONNECT_LIMIT_PER_INSTALLATION = envint("CONNECT_LIMIT_PER_INSTALLATION", 50, minimum=1)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -272,7 +283,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "backups.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # One line per record: newlines and other control characters in a message are escaped (log forging).
+    "formatters": {"plain": {"class": "backups.logging.OneLineFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
         **(

@@ -2,6 +2,8 @@
 
 Sent when a backup fails, when an account must be connected again, and when a
 backup shows a large drop in an account's data. Never carries a token.
+An account is named as ``str(account)``: its username with hidden characters visible ("⟨U+202E⟩ecila"), so a
+name with a right-to-left override never reads as another account's.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+
+from backups.site_url import absolute_url
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +49,21 @@ def send(account, subject: str, body: str) -> None:
 
 
 def _link(path: str) -> str:
-    return f"{settings.SITE_URL}{path}" if settings.SITE_URL else ""
+    return absolute_url(path)  # "" without SITE_URL: a notification has no request to take an address from
 
 
 def backup_failed(backup) -> None:
     account = backup.account
-    send(account, f"Backup of {account.username} failed",
-         f"The backup of the trakt account {account.username} started {backup.created:%Y-%m-%d %H:%M} UTC failed:\n\n"
+    send(account, f"Backup of {account} failed",
+         f"The backup of the trakt account {account} started {backup.created:%Y-%m-%d %H:%M} UTC failed:\n\n"
          f"{backup.error}\n\nNo archive was kept from this run; earlier archives are untouched.\n{_link('/')}")
 
 
 def account_needs_reconnect(account) -> None:
-    send(account, f"{account.username} must be connected again",
-         f"trakt no longer accepts the saved connection of the account {account.username}, so its backups "
+    send(account, f"{account} must be connected again",
+         f"trakt no longer accepts the saved connection of the account {account}, so its backups "
          f"have stopped. Connect it again from the dashboard (Reconnect) or with\n\n"
-         f"  python manage.py trakt_auth -u {account.username} --device\n{_link('/')}")
+         f"  python manage.py trakt_auth -u {account} --device\n{_link('/')}")
 
 
 def data_dropped(backup, drops: list[tuple[str, int, int]], previous) -> None:
@@ -67,18 +71,18 @@ def data_dropped(backup, drops: list[tuple[str, int, int]], previous) -> None:
     lines = "\n".join(f"  {name}: {before} → {after} items" for name, before, after in drops)
     plan = _link(f"/backups/{previous.pk}/restore/") or \
         f"on the dashboard: the backup of {previous.created:%Y-%m-%d %H:%M} UTC, Restore…"
-    send(account, f"Large drop in {account.username}'s trakt data",
-         f"The backup of {account.username} taken {backup.created:%Y-%m-%d %H:%M} UTC holds much less than the "
+    send(account, f"Large drop in {account}'s trakt data",
+         f"The backup of {account} taken {backup.created:%Y-%m-%d %H:%M} UTC holds much less than the "
          f"one before:\n\n{lines}\n\nIf you did not remove this yourself, a sync may have wiped data at trakt. "
          f"The earlier archive ({previous.archive_name}) is pinned: retention will not delete it.\n\n"
          f"To put back what is missing, open its restore plan ({plan}), or run\n\n"
-         f"  python manage.py trakt_restore -u {account.username} --backup {previous.pk} --dry-run\n")
+         f"  python manage.py trakt_restore -u {account} --backup {previous.pk} --dry-run\n")
 
 
 def archive_damaged(backup, problems: list[str]) -> None:
     account = backup.account
-    send(account, f"An archive of {account.username} is damaged",
-         f"The archive {backup.archive_name} of {account.username} failed its daily integrity check:\n\n"
+    send(account, f"An archive of {account} is damaged",
+         f"The archive {backup.archive_name} of {account} failed its daily integrity check:\n\n"
          + "\n".join(f"  - {p}" for p in problems)
          + "\n\nIt is no longer offered for download. Take a new backup and check the disk of the data folder."
          f"\n{_link('/')}")

@@ -32,3 +32,31 @@ def connect_account(emulator, username: str, owner, profile: str = "tiny", **use
     emulator.add_user(username, profile=profile, **user_options)
     code = emulator.issue_code(username, redirect_uri=OOB)
     return connect_with_code(code, owner, expected_username=username)
+
+
+def session_value(client: Client, key: str) -> dict | None:
+    """What a view sealed into the client's session (``backups.sealed_session``: encrypted)."""
+    from backups import sealed_session
+
+    class Carrier:
+        session = client.session
+
+    return sealed_session.get(Carrier, key)
+
+
+def set_session_value(client: Client, key: str, value: dict) -> None:
+    """Seal ``value`` into the client's session as a view would (to move a connect's clock, swap its code)."""
+    from backups import sealed_session
+
+    class Carrier:
+        session = client.session
+
+    sealed_session.put(Carrier, key, value)
+    Carrier.session.save()
+
+
+def grant(user, codename: str) -> None:
+    """Give USER one of the backups app's permissions ("view_all_archives", "change_appcredentials")."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="backups"))
