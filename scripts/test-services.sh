@@ -109,5 +109,5 @@ export SECRET_KEY ENCRYPTION_KEY
 echo "services pass: PostgreSQL $PG_HOST:$PG_PORT, Redis db $SERVICES_REDIS_DB, S3 (moto) on 127.0.0.1:$s3_port"
 status=0
 # shellcheck disable=SC2086 # SERVICES_PYTEST_ARGS is a list of arguments
-"$PY" -m pytest -n 2 -p no:cacheprovider ${SERVICES_PYTEST_ARGS:-} || status=$?
+"$PY" -m pytest -n "${TEST_WORKERS:-3}" -p no:cacheprovider ${SERVICES_PYTEST_ARGS:-} || status=$?
 exit "$status"
