@@ -29,7 +29,7 @@ class FirstRunMiddleware:
     @staticmethod
     def _exempt(path: str) -> bool:
         static = "/" + settings.STATIC_URL.lstrip("/")
-        return path == reverse("first_run") or path.startswith(static) or path in ("/health", "/favicon.ico")
+        return path == reverse("first_run") or path.startswith(static) or path in ("/health", "/metrics", "/favicon.ico")
 
 
 class ContentSecurityPolicyMiddleware:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from backups.archive.names import SUFFIX, archive_name
@@ -137,6 +137,8 @@ class RunLifecycle:
             return False
         for name, value in fields.items():
             setattr(self, name, value)
+        if fields.get("status") not in (None, self.Status.QUEUED, self.Status.RUNNING):
+            RunTally.count(type(self).__name__.lower(), fields["status"])
         return True
 
     def claim(self, host: str, pid: int) -> bool:
@@ -405,3 +407,27 @@ class ConnectAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} connect at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class RunTally(models.Model):
+    """How many backups and restores ended in each status, ever: the counters of ``/metrics`` (rows of runs are
+    deleted by retention, so counting them would go down). Counted where a run ends (``RunLifecycle._update``)."""
+
+    kind = models.CharField(max_length=10)  # "backup" or "restore"
+    status = models.CharField(max_length=10)
+    total = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "status"], name="one_tally_per_kind_and_status")]
+
+    def __str__(self) -> str:
+        return f"{self.total} {self.kind}s {self.status}"
+
+    @classmethod
+    def count(cls, kind: str, status: str) -> None:
+        if not cls.objects.filter(kind=kind, status=status).update(total=models.F("total") + 1):
+            try:
+                with transaction.atomic():
+                    cls.objects.create(kind=kind, status=status, total=1)
+            except IntegrityError:  # another process created it meanwhile
+                cls.objects.filter(kind=kind, status=status).update(total=models.F("total") + 1)

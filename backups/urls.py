@@ -1,10 +1,11 @@
 from django.urls import path
 
-from backups import views, views_import, views_restore, views_staff
+from backups import metrics, views, views_import, views_restore, views_staff
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health", views.health, name="health"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("first-run/", views.first_run, name="first_run"),
     path("login/", views.LoginView.as_view(), name="login"),

@@ -148,6 +148,10 @@ AXES_USERNAME_CALLABLE = "backups.login_throttle.normalized_username"
 AXES_LOCKOUT_CALLABLE = "backups.login_throttle.lockout_response"
 AXES_VERBOSE = False
 
+# Prometheus metrics at /metrics (backups/metrics.py): off unless one of these is set.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+METRICS_ALLOW = envnetworks("METRICS_ALLOW")
+
 # Connects started from the web per minute (PIN exchanges, device codes, redirects): backups/services/connect_limits.py
 CONNECT_LIMIT_PER_USER = envint("CONNECT_LIMIT_PER_USER", 10, minimum=1)
 CONNECT_LIMIT_PER_INSTALLATION = envint("CONNECT_LIMIT_PER_INSTALLATION", 50, minimum=1)
