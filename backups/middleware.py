@@ -1,14 +1,21 @@
 """Cross-cutting request handling: the first-run redirect, the content security policy, no caching of what a
-signed-in user sees, and a small body limit for anonymous requests."""
+signed-in user sees, a small body limit for anonymous requests, and sign-in by an auth proxy."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+
+log = logging.getLogger(__name__)
 
 
 class FirstRunMiddleware:
@@ -93,3 +100,54 @@ class AnonymousBodyLimitMiddleware:
             return int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return 0  # as Django: a body it cannot measure is never read
+
+
+class AuthProxyMiddleware:
+    """Sign-in by a reverse proxy that authenticates (Authelia, Authentik): off unless ``AUTH_PROXY_HEADER`` is set.
+
+    A request from an address in ``AUTH_PROXY_TRUSTED`` (the socket's: the proxy itself) whose header names a
+    user signs that user in (creating them when ``AUTH_PROXY_CREATE_USERS``; never an inactive one). The header
+    from any other address is ignored, so nobody can name themselves in. A request without the header keeps its
+    session, as a proxy may leave the header off some paths; one naming another user switches to that user.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.AUTH_PROXY_HEADER and _from_auth_proxy(request):
+            _sign_in_proxy_user(request)
+        return self.get_response(request)
+
+
+def _from_auth_proxy(request: HttpRequest) -> bool:
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in network for network in settings.AUTH_PROXY_TRUSTED)
+
+
+def _sign_in_proxy_user(request: HttpRequest) -> None:
+    meta_key = "HTTP_" + settings.AUTH_PROXY_HEADER.upper().replace("-", "_")
+    try:  # WSGI hands headers over as latin-1; proxies send names as UTF-8
+        username = request.META.get(meta_key, "").encode("latin-1").decode("utf-8").strip()
+    except UnicodeError:
+        username = ""
+    if not username or (request.user.is_authenticated and request.user.get_username() == username):
+        return
+    try:
+        UnicodeUsernameValidator()(username)
+        if len(username) > 150:
+            raise ValidationError("too long")
+    except ValidationError:
+        log.warning("the auth proxy named a user this app cannot have: %s", username[:200])
+        return
+    users = get_user_model().objects
+    user = users.filter(username=username).first()
+    if user is None and settings.AUTH_PROXY_CREATE_USERS and users.exists():  # the first user is first-run's admin
+        user = users.create_user(username)  # no usable password: they sign in through the proxy only
+        log.info("user %s created at their first sign-in through the auth proxy", username)
+    if user is None or not user.is_active:
+        return
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "backups.middleware.AuthProxyMiddleware",
     "backups.middleware.PrivateResponsesMiddleware",
     "backups.middleware.AnonymousBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -147,6 +148,11 @@ AXES_CLIENT_IP_CALLABLE = "backups.login_throttle.client_address"
 AXES_USERNAME_CALLABLE = "backups.login_throttle.normalized_username"
 AXES_LOCKOUT_CALLABLE = "backups.login_throttle.lockout_response"
 AXES_VERBOSE = False
+
+# Sign-in by an authenticating reverse proxy (backups/middleware.py, AuthProxyMiddleware): off without a header.
+AUTH_PROXY_HEADER = envstr("AUTH_PROXY_HEADER")  # e.g. Remote-User
+AUTH_PROXY_TRUSTED = envnetworks("AUTH_PROXY_TRUSTED")
+AUTH_PROXY_CREATE_USERS = envbool("AUTH_PROXY_CREATE_USERS", False)
 
 # Prometheus metrics at /metrics (backups/metrics.py): off unless one of these is set.
 METRICS_TOKEN = envstr("METRICS_TOKEN")
