@@ -60,7 +60,8 @@ PLAIN_POSTS = [
     ("import_export", {"username": "alice-trakt"}),
 ]
 PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect", "connect_device", "connect_pin",
-              "connect_redirect", "oauth_callback", "favicon", "doctor", "import_export"]
+              "connect_redirect", "oauth_callback", "favicon", "doctor", "import_export",
+              "metrics"]  # its own access: tests/test_metrics.py
 
 
 def url(name: str, which: str | None, objects) -> str:
