@@ -21,8 +21,12 @@ RUN groupadd --system --gid 999 trakt \
     && mkdir -m 700 /data \
     && chown trakt:trakt /data
 
+# requirements.txt is copied into this stage too: a layer cache that does not look into the bind mount (buildah's)
+# would otherwise keep the packages of an older requirements.txt.
+COPY requirements.txt /tmp/requirements.txt
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels -r /wheels/requirements.txt
+    pip install --no-cache-dir --no-index --find-links /wheels -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 
 WORKDIR /app
 COPY . .
