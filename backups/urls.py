@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import metrics, views, views_import, views_restore, views_staff
+from backups import metrics, views, views_export, views_import, views_restore, views_staff
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/<int:pk>/verify", views.account_verify, name="account_verify"),
     path("accounts/<int:pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
     path("backups/<int:pk>/download", views.backup_download, name="backup_download"),
+    path("backups/<int:pk>/export/<slug:fmt>", views_export.backup_export, name="backup_export"),
     path("backups/<int:pk>/status", views.backup_status, name="backup_status"),
     path("backups/<int:pk>/restore/", views_restore.restore_start, name="restore_start"),
     path("restores/<int:pk>/", views_restore.restore_detail, name="restore_detail"),

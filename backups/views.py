@@ -476,7 +476,7 @@ def account_disconnect(request: HttpRequest, pk: int) -> HttpResponse:
 # -- backups ---------------------------------------------------------------------------------------
 
 
-def _archive_key(backup: Backup) -> str | None:
+def served_archive_key(backup: Backup) -> str | None:
     """The storage key of the backup's archive, if it has one and it is there."""
     if backup.status != Backup.Status.SUCCESS or not backup.archive_key or backup.verify_ok is False:
         return None  # a damaged archive is never served as good
@@ -490,7 +490,7 @@ def _archive_key(backup: Backup) -> str | None:
 @require_GET
 def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
     backup = get_backup_for_user(request, pk)
-    key = _archive_key(backup)
+    key = served_archive_key(backup)
     if key is None:
         return render(request, "backups/missing.html", {"backup": backup}, status=404)
     signed = storage.signed_url(key, backup.download_name)

@@ -54,9 +54,14 @@ def _import(export: Path, data: Path) -> tuple[float, float, float, Path]:
                     "from django.contrib.auth import get_user_model as g; "
                     "g().objects.create_superuser('admin', 'a@example.com', 'x')"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
+    return measured_manage(["trakt_import", str(export), "-u", USER], env)
+
+
+def measured_manage(args: list[str], env: dict) -> tuple[float, float, float, Path]:
+    """(wall seconds, CPU seconds, peak RSS in MB, the path it printed last) of one `manage.py ARGS`, measured in
+    its own process (RUSAGE_CHILDREN would count the emulator's too)."""
     started = time.monotonic()
-    # The import's own figures, measured in its process (RUSAGE_CHILDREN would count the emulator's too).
-    result = subprocess.run([sys.executable, "-c", MEASURED, "manage.py", "trakt_import", str(export), "-u", USER],
+    result = subprocess.run([sys.executable, "-c", MEASURED, "manage.py", *args],
                             cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     wall = time.monotonic() - started
     cpu, rss = (float(v) for v in result.stderr.strip().splitlines()[-1].split()[1:])

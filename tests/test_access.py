@@ -32,6 +32,7 @@ READ = [
     ("get", "account_detail", "account", None),
     ("get", "account_events", "account", None),
     ("get", "backup_download", "backup", None),
+    ("get", "backup_export", "backup", None),
     ("get", "backup_status", "backup", None),
 ]
 OWNER_ONLY = [
@@ -64,6 +65,9 @@ PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect
               "metrics"]  # its own access: tests/test_metrics.py
 
 
+MORE_ARGS = {"backup_export": ["csv"]}  # a URL's arguments after the object's id
+
+
 def url(name: str, which: str | None, objects) -> str:
     from django.urls import reverse
 
@@ -71,7 +75,7 @@ def url(name: str, which: str | None, objects) -> str:
         return reverse(name)
     account, backup = objects
     target = {"account": account, "backup": backup}.get(which) or Restore.objects.get(account=account)
-    return reverse(name, args=[target.pk])
+    return reverse(name, args=[target.pk, *MORE_ARGS.get(name, [])])
 
 
 def test_every_url_is_covered_here():
@@ -83,7 +87,7 @@ def test_every_url_is_covered_here():
 def assert_readable(response, name: str) -> None:
     """What a reader gets from a READ URL: the page, or for the download (whose file this test never wrote)
     a 404 page that says the archive cannot be downloaded."""
-    if name == "backup_download":
+    if name in ("backup_download", "backup_export"):
         assert response.status_code == 404 and "This archive cannot be downloaded" in page_text(response)
     else:
         assert response.status_code == 200, name

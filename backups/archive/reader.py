@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from backups import codec
 from backups.archive.digest import HashingReader, sha256_file
 
 log = logging.getLogger(__name__)
@@ -91,3 +92,15 @@ class UnpackedArchive:
         """The member's parsed JSON, or None when it is missing or damaged."""
         path = self.checked_path(member)
         return json.loads(path.read_text()) if path else None
+
+    def items(self, member: str) -> Iterator[Any]:
+        """The items of an array member, streamed when it was written page by page (one item a line); nothing
+        when it is missing, damaged or not an array."""
+        entry = self.files.get(member) or {}
+        if "pages" not in entry:  # a whole answer (small), written as trakt sent it
+            value = self.value(member)
+            yield from value if isinstance(value, list) else ()
+            return
+        path = self.checked_path(member)
+        if path is not None:
+            yield from map(codec.loads, iter_array_lines(path))

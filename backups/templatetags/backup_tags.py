@@ -10,6 +10,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from backups.catalog import BY_FILE, CATEGORIES, OWN_LIST_ITEMS, Category, label_of
+from backups.exports import FORMATS
 from backups.models import Account, Backup
 from backups.untrusted import isolated, visible
 
@@ -114,6 +115,12 @@ def failure_advice(backup: Backup, account: Account) -> str:
     if account.status != Account.Status.CONNECTED:
         return ADVICE[Backup.ErrorKind.RECONNECT]
     return ADVICE.get(backup.error_kind, RETRY_ADVICE)
+
+
+@register.simple_tag
+def export_formats():
+    """The formats a backup's "Export" menu offers (``backups/exports``)."""
+    return list(FORMATS.values())
 
 
 @register.filter
