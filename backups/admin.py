@@ -13,7 +13,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from backups.forms import AdminLoginForm
-from backups.models import Account, AppCredentials, AuthEvent, Backup, Restore
+from backups.models import Account, ApiToken, AppCredentials, AuthEvent, Backup, Restore
 from backups.services import schedules
 from backups.services.backup_run import queue_backup
 from backups.services.disconnect import backup_under_way, disconnect
@@ -239,6 +239,25 @@ class AuthEventAdmin(admin.ModelAdmin):
     list_filter = ["kind", "ok", "account"]
     search_fields = ["account__username", "detail"]
     list_select_related = ["account"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by their users on the API tokens page (shown once there); here they can be seen and
+    revoked (deleted). Only the first characters show: the rest was never stored."""
+
+    list_display = ["name", "user", "hint", "read_only", "created", "last_used"]
+    list_filter = ["read_only"]
+    search_fields = ["name", "user__username"]
+    list_select_related = ["user"]
+    fields = ["name", "user", "hint", "read_only", "created", "last_used"]
+    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False

@@ -36,7 +36,8 @@ class FirstRunMiddleware:
     @staticmethod
     def _exempt(path: str) -> bool:
         static = "/" + settings.STATIC_URL.lstrip("/")
-        return path == reverse("first_run") or path.startswith(static) or path in ("/health", "/metrics", "/favicon.ico")
+        return (path == reverse("first_run") or path.startswith((static, "/api/"))
+                or path in ("/health", "/metrics", "/favicon.ico"))
 
 
 class ContentSecurityPolicyMiddleware:
@@ -115,7 +116,8 @@ class AuthProxyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if settings.AUTH_PROXY_HEADER and _from_auth_proxy(request):
+        # The API signs in by its tokens only (backups/api_auth.py), whoever the proxy names.
+        if settings.AUTH_PROXY_HEADER and not request.path_info.startswith("/api/") and _from_auth_proxy(request):
             _sign_in_proxy_user(request)
         return self.get_response(request)
 

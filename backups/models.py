@@ -431,3 +431,23 @@ class RunTally(models.Model):
                     cls.objects.create(kind=kind, status=status, total=1)
             except IntegrityError:  # another process created it meanwhile
                 cls.objects.filter(kind=kind, status=status).update(total=models.F("total") + 1)
+
+
+class ApiToken(models.Model):
+    """A personal token of the REST API (``backups/api.py``): only its sha256 is kept; the token is shown once."""
+
+    PREFIX = "tbk_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="the token's first characters, to tell tokens apart")
+    read_only = models.BooleanField(default=False, help_text="reads only: cannot start backups or restores")
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import metrics, views, views_export, views_import, views_restore, views_staff
+from backups import metrics, views, views_export, views_import, views_restore, views_staff, views_tokens
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -32,5 +32,7 @@ urlpatterns = [
     path("restores/<int:pk>/status", views_restore.restore_status, name="restore_status"),
     path("restores/<int:pk>/apply", views_restore.restore_apply, name="restore_apply"),
     path("import/", views_import.import_export_page, name="import_export"),
+    path("settings/tokens/", views_tokens.api_tokens, name="api_tokens"),
+    path("settings/tokens/revoke", views_tokens.api_token_revoke, name="api_token_revoke"),
     path("staff/doctor/", views_staff.doctor_page, name="doctor"),
 ]

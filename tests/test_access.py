@@ -59,9 +59,11 @@ PLAIN_POSTS = [
     ("connect_pin", {"code": "abc", "username": ""}),
     ("connect_redirect", {"username": ""}),
     ("import_export", {"username": "alice-trakt"}),
+    ("api_tokens", {"name": "x"}),
+    ("api_token_revoke", {"token": "1"}),
 ]
 PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect", "connect_device", "connect_pin",
-              "connect_redirect", "oauth_callback", "favicon", "doctor", "import_export",
+              "connect_redirect", "oauth_callback", "favicon", "doctor", "import_export", "api_tokens",
               "metrics"]  # its own access: tests/test_metrics.py
 
 

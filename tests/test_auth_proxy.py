@@ -73,3 +73,11 @@ def test_inactive_and_impossible_names_are_not_signed_in(proxy, live_server, set
 def test_off_without_the_header_setting(proxy, live_server, settings):
     settings.AUTH_PROXY_HEADER = ""
     assert get(live_server, "/", source="127.0.0.1", user="alice")[0] == 302
+
+
+def test_the_api_and_metrics_ignore_the_proxy(proxy, live_server, settings):
+    """The API signs in by its tokens only, and /metrics by its own token: the proxy's header opens neither."""
+    settings.METRICS_TOKEN = "metrics-secret"
+    status, headers, body = get(live_server, "/api/v1/accounts", source="127.0.0.1", user="alice")
+    assert status == 401 and "Set-Cookie" not in headers and '"Unauthorized"' in body
+    assert get(live_server, "/metrics", source="127.0.0.1", user="alice")[0] == 401

@@ -162,6 +162,9 @@ METRICS_ALLOW = envnetworks("METRICS_ALLOW")
 CONNECT_LIMIT_PER_USER = envint("CONNECT_LIMIT_PER_USER", 10, minimum=1)
 CONNECT_LIMIT_PER_INSTALLATION = envint("CONNECT_LIMIT_PER_INSTALLATION", 50, minimum=1)
 
+# Wrong API tokens one client address may send in 10 minutes before the API answers 429 (backups/api_auth.py)
+API_FAILED_TOKEN_LIMIT = envint("API_FAILED_TOKEN_LIMIT", 20, minimum=1)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from backups.api import api
 from backups.site_url import same_site_next
 
 urlpatterns = [
@@ -8,5 +9,6 @@ urlpatterns = [
     path("admin/login/", same_site_next(admin.site.login)),
     path("admin/logout/", same_site_next(admin.site.admin_view(admin.site.logout))),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
     path("", include("backups.urls")),
 ]
