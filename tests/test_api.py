@@ -141,8 +141,12 @@ def test_a_read_only_token_reads_and_starts_nothing(world):
 def test_download_export_and_restore(world):
     token, backup = world["tokens"]["alice"], world["backup"]
     response = call("get", f"/api/v1/backups/{backup.pk}/download", token)
-    data = b"".join(response.streaming_content)
-    assert response.status_code == 200 and hashlib.sha256(data).hexdigest() == backup.sha256
+    if response.status_code == 302:  # archives in a bucket (the services pass): a link that expires in minutes
+        data = requests.get(response["Location"], timeout=30).content
+    else:
+        assert response.status_code == 200
+        data = b"".join(response.streaming_content)
+    assert hashlib.sha256(data).hexdigest() == backup.sha256
     assert tarfile.open(fileobj=io.BytesIO(data)).getnames()
     response = call("get", f"/api/v1/backups/{backup.pk}/export/letterboxd", token)
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
@@ -215,9 +219,9 @@ def test_schemathesis_finds_no_failure(world, live_server, settings, monkeypatch
 
         check()
     assert not [key for key in answered if key[1] == 429], answered
-    for operation in operations:  # each operation did its work on real objects, not only refused
+    for operation in operations:  # each did its work on real objects (200, 202, or S3's 302), not only refused
         assert operation.label == "GET /api/v1/accounts" or any(
-            status < 300 for label, status in answered if label == operation.label), (operation.label, answered)
+            status < 400 for label, status in answered if label == operation.label), (operation.label, answered)
 
 
 def test_schemathesis_saw_real_objects(world, live_server):
