@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
+
+from django.core.cache import cache
 
 from backups.models import Account, Backup, Restore
-from backups.services import doctor, integrity, notify, retention, schedules
+from backups.services import browse_index, doctor, integrity, notify, retention, schedules
 from backups.services.backup_run import BackupAlreadyRunning, execute_backup, recover_stale_backups, run_backup
 from backups.services.grants import ReconnectNeeded, ServiceError, refresh_grant
 from backups.services.restore_run import execute_restore
@@ -69,3 +73,16 @@ def verify_archives() -> str:
 
 def worker_heartbeat() -> str:
     return doctor.record_heartbeat()
+
+
+def build_browse_index(backup_id: int) -> str:
+    """The browse pages' index of a large archive (``services/browse_index``)."""
+    backup = Backup.objects.filter(pk=backup_id, status=Backup.Status.SUCCESS).first()
+    if backup is None:
+        return "gone"
+    try:
+        with tempfile.TemporaryDirectory(prefix="index-") as work:
+            browse_index.build(backup, Path(work))
+    finally:
+        cache.delete(browse_index.building_key(backup.sha256))
+    return "built"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import metrics, views, views_export, views_import, views_restore, views_staff, views_tokens
+from backups import metrics, views, views_browse, views_export, views_import, views_restore, views_staff, views_tokens
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,6 +25,8 @@ urlpatterns = [
     path("accounts/<int:pk>/verify", views.account_verify, name="account_verify"),
     path("accounts/<int:pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
     path("backups/<int:pk>/download", views.backup_download, name="backup_download"),
+    path("backups/<int:pk>/browse/", views_browse.backup_browse, name="backup_browse"),
+    path("backups/<int:pk>/browse/<slug:section>/", views_browse.backup_browse, name="backup_browse_section"),
     path("backups/<int:pk>/export/<slug:fmt>", views_export.backup_export, name="backup_export"),
     path("backups/<int:pk>/status", views.backup_status, name="backup_status"),
     path("backups/<int:pk>/restore/", views_restore.restore_start, name="restore_start"),

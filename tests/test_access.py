@@ -33,6 +33,8 @@ READ = [
     ("get", "account_events", "account", None),
     ("get", "backup_download", "backup", None),
     ("get", "backup_export", "backup", None),
+    ("get", "backup_browse", "backup", None),
+    ("get", "backup_browse_section", "backup", None),
     ("get", "backup_status", "backup", None),
 ]
 OWNER_ONLY = [
@@ -67,7 +69,7 @@ PLAIN_GETS = ["dashboard", "health", "first_run", "login", "app_setup", "connect
               "metrics"]  # its own access: tests/test_metrics.py
 
 
-MORE_ARGS = {"backup_export": ["csv"]}  # a URL's arguments after the object's id
+MORE_ARGS = {"backup_export": ["csv"], "backup_browse_section": ["ratings"]}  # a URL's arguments after the object's id
 
 
 def url(name: str, which: str | None, objects) -> str:
@@ -89,7 +91,7 @@ def test_every_url_is_covered_here():
 def assert_readable(response, name: str) -> None:
     """What a reader gets from a READ URL: the page, or for the download (whose file this test never wrote)
     a 404 page that says the archive cannot be downloaded."""
-    if name in ("backup_download", "backup_export"):
+    if name in ("backup_download", "backup_export", "backup_browse", "backup_browse_section"):
         assert response.status_code == 404 and "This archive cannot be downloaded" in page_text(response)
     else:
         assert response.status_code == 200, name

@@ -58,6 +58,8 @@ class Sheet:
     files: tuple[str, ...]  # catalog files (``{list_id}`` ones hold every list's file)
     columns: tuple[tuple[str, Getter], ...]
     media: str | None = ""  # where the media is: "" the item itself, "item" its "item"; None: no media columns
+    date: str = ""  # the item's own date (browsing sorts by it, newest first)
+    label: str = ""  # for people (the browse pages' sections)
 
     @property
     def per_list(self) -> bool:
@@ -99,42 +101,49 @@ def media_cells(item: Any) -> list:
 LISTED = (("rank", "rank"), ("listed_at", "listed_at"), ("notes", "notes"), ("id", "id"))
 
 SHEETS: tuple[Sheet, ...] = (
-    Sheet("history", ("sync/history",), (("watched_at", "watched_at"), ("action", "action"), ("id", "id"))),
+    Sheet("history", ("sync/history",), (("watched_at", "watched_at"), ("action", "action"), ("id", "id")),
+          date="watched_at", label="History"),
     Sheet("ratings", tuple(f"sync/ratings/{kind}" for kind in ("movies", "shows", "seasons", "episodes")),
-          (("rating", "rating"), ("rated_at", "rated_at"))),
-    Sheet("watchlist", ("sync/watchlist",), LISTED),
-    Sheet("favorites", ("sync/favorites",), LISTED),
+          (("rating", "rating"), ("rated_at", "rated_at")), date="rated_at", label="Ratings"),
+    Sheet("watchlist", ("sync/watchlist",), LISTED, date="listed_at", label="Watchlist"),
+    Sheet("favorites", ("sync/favorites",), LISTED, date="listed_at", label="Favorites"),
     Sheet("collection", ("sync/collection/movies", "sync/collection/shows"),
           (("collected_at", "collected_at|last_collected_at"), ("updated_at", "updated_at|last_updated_at"),
-           ("episodes", episode_count), ("metadata", "metadata"))),
+           ("episodes", episode_count), ("metadata", "metadata")),
+          date="collected_at|last_collected_at", label="Collection"),
     Sheet("watched", ("sync/watched/movies", "sync/watched/shows"),
           (("plays", "plays"), ("last_watched_at", "last_watched_at"), ("last_updated_at", "last_updated_at"),
-           ("reset_at", "reset_at"), ("episodes", episode_count))),
-    Sheet("playback", ("sync/playback",), (("progress", "progress"), ("paused_at", "paused_at"), ("id", "id"))),
+           ("reset_at", "reset_at"), ("episodes", episode_count)), date="last_watched_at", label="Watched"),
+    Sheet("playback", ("sync/playback",), (("progress", "progress"), ("paused_at", "paused_at"), ("id", "id")),
+          date="paused_at", label="Playback"),
     Sheet("lists", (OWN_LISTS, SHARED_LISTS),
           (("list_id", "ids.trakt"), ("name", "name"), ("slug", "ids.slug"), ("owner", "user.username"),
            ("privacy", "privacy"), ("description", "description"), ("item_count", "item_count"),
-           ("created_at", "created_at"), ("updated_at", "updated_at"), ("share_link", "share_link")), media=None),
-    Sheet("list-items", ("users/lists/{list_id}/items", "users/lists/collaborations/{list_id}/items"), LISTED),
+           ("created_at", "created_at"), ("updated_at", "updated_at"), ("share_link", "share_link")),
+          media=None, date="updated_at", label="Lists"),
+    Sheet("list-items", ("users/lists/{list_id}/items", "users/lists/collaborations/{list_id}/items"), LISTED,
+          date="listed_at", label="List items"),
     Sheet("hidden", tuple(f"users/hidden/{section}" for section in (*HIDDEN_SECTIONS, "progress_watched_reset")),
-          (("hidden_at", "hidden_at"),)),
+          (("hidden_at", "hidden_at"),), date="hidden_at", label="Hidden"),
     Sheet("comments", ("users/comments",),
           (("comment_id", "comment.id"), ("parent_id", "comment.parent_id"), ("created_at", "comment.created_at"),
            ("updated_at", "comment.updated_at"), ("comment", "comment.comment"), ("spoiler", "comment.spoiler"),
-           ("review", "comment.review"))),
+           ("review", "comment.review")), date="comment.created_at", label="Comments"),
     Sheet("likes", ("users/likes/comments", "users/likes/lists"),
           (("liked_at", "liked_at"), ("comment_id", "comment.id"), ("comment", "comment.comment"),
            ("comment_by", "comment.user.username"), ("list_id", "list.ids.trakt"), ("list", "list.name"),
-           ("list_owner", "list.user.username")), media=None),
+           ("list_owner", "list.user.username")), media=None, date="liked_at", label="Likes"),
     Sheet("notes", ("users/notes",),
           (("note_id", "id"), ("notes", "notes"), ("privacy", "privacy"), ("spoiler", "spoiler"),
-           ("created_at", "created_at"), ("updated_at", "updated_at")), media="item"),
+           ("created_at", "created_at"), ("updated_at", "updated_at")), media="item",
+          date="created_at", label="Notes"),
     Sheet("network", tuple(f"users/{who}" for who in ("followers", "following", "friends", "requests", "blocked")),
           (("username", "user.username"), ("name", "user.name"), ("slug", "user.ids.slug"),
-           ("since", "followed_at|friends_at|requested_at|blocked_at"), ("private", "user.private")), media=None),
+           ("since", "followed_at|friends_at|requested_at|blocked_at"), ("private", "user.private")),
+          media=None, date="followed_at|friends_at|requested_at|blocked_at", label="Network"),
     Sheet("saved-filters", tuple(f"users/saved_filters/{section}" for section in SAVED_FILTER_SECTIONS),
           (("section", "section"), ("name", "name"), ("path", "path"), ("query", "query"), ("rank", "rank"),
-           ("id", "id"), ("updated_at", "updated_at")), media=None),
+           ("id", "id"), ("updated_at", "updated_at")), media=None, date="updated_at", label="Saved filters"),
 )
 
 

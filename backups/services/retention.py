@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from backups import storage
 from backups.models import Account, Backup
-from backups.services import notify
+from backups.services import browse_index, notify
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,13 @@ def kept(account: Account) -> set[int]:
 
 def delete_backup(backup: Backup) -> None:
     """Delete a record and its file, unless another record shares that file."""
-    name, key = backup.archive_name, backup.archive_key
+    name, key, sha256 = backup.archive_name, backup.archive_key, backup.sha256
     with transaction.atomic():
         backup.delete()
         shared = bool(name) and Backup.objects.filter(account_id=backup.account_id, archive_name=name).exists()
     if key and not shared:
         storage.delete(key)
+    browse_index.forget(sha256)  # the browse pages' index, when no backup holds that file any more
 
 
 def prune(account: Account) -> int:
