@@ -13,12 +13,10 @@ from datetime import datetime
 from typing import Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest
-from django.shortcuts import redirect
+from django.http import HttpRequest
 from ninja import NinjaAPI, Path, Query, Schema, Status
 from ninja.security import HttpBearer
 
-from backups import storage
 from backups.access import accounts_for_user, get_account_for_user, get_backup_for_user
 from backups.api_auth import FAILURE_WINDOW, TooManyFailures, token_user
 from backups.models import Account, Backup, Restore
@@ -26,7 +24,7 @@ from backups.services.backup_run import BackupAlreadyRunning, queue_backup
 from backups.services.export_run import ExportError, export_backup
 from backups.services.grants import ReconnectNeeded, ServiceError
 from backups.services.restore_run import queue_restore
-from backups.views import served_archive_key
+from backups.views import archive_response, served_archive_key
 from backups.views_export import streamed
 
 MAX_ID = 2**62  # ids past this cannot be a row (SQLite's integers are 64-bit)
@@ -182,11 +180,7 @@ def download(request, backup_id: int = Id):
     key = served_archive_key(backup)
     if key is None:
         return Status(404, {"detail": "This backup has no archive that can be downloaded."})
-    signed = storage.signed_url(key, backup.download_name)
-    if signed:
-        return redirect(signed)
-    return FileResponse(storage.open_archive(key), as_attachment=True, filename=backup.download_name,
-                        content_type="application/gzip")
+    return archive_response(backup, key)
 
 
 @api.get("/backups/{backup_id}/export/{format}", response=READS, openapi_extra=ZIP,

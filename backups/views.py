@@ -493,6 +493,11 @@ def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
     key = served_archive_key(backup)
     if key is None:
         return render(request, "backups/missing.html", {"backup": backup}, status=404)
+    return archive_response(backup, key)
+
+
+def archive_response(backup: Backup, key: str) -> HttpResponse:
+    """The archive under ``key`` as the backup's download (the page's and the API's)."""
     signed = storage.signed_url(key, backup.download_name)
     if signed:  # S3: the bucket serves it, with a link that expires in minutes
         return redirect(signed)
