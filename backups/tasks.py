@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
-
-from django.core.cache import cache
 
 from backups.models import Account, Backup, Restore
 from backups.services import browse_index, doctor, integrity, notify, retention, schedules
@@ -80,9 +76,5 @@ def build_browse_index(backup_id: int) -> str:
     backup = Backup.objects.filter(pk=backup_id, status=Backup.Status.SUCCESS).first()
     if backup is None:
         return "gone"
-    try:
-        with tempfile.TemporaryDirectory(prefix="index-") as work:
-            browse_index.build(backup, Path(work))
-    finally:
-        cache.delete(browse_index.building_key(backup.sha256))
+    browse_index.build_queued(backup)
     return "built"

@@ -74,12 +74,16 @@ class Sheet:
         lead += ["list_id", "list"] if self.per_list else []
         return lead + (MEDIA_HEADER if self.media is not None else []) + [name for name, _ in self.columns]
 
+    def media_of(self, item: Any) -> Any:
+        """What the item is about (a movie, an episode with its show, …): the item itself, or its ``media`` key."""
+        return dig(item, self.media) if self.media else item
+
     def cells(self, item: Any, file: str, list_names: dict[str, str]) -> list:
         lead: list = [file] if len(self.files) > 1 else []
         if self.per_list:
             list_id = file.split("/")[-2]
             lead += [list_id, list_names.get(list_id, "")]
-        media = media_cells(item if not self.media else dig(item, self.media)) if self.media is not None else []
+        media = media_cells(self.media_of(item)) if self.media is not None else []
         own = [getter(item) if callable(getter) else dig(item, getter) for _, getter in self.columns]
         return lead + media + own
 

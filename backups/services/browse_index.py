@@ -84,7 +84,7 @@ def _row(sheet: Sheet, file: str, item: Any, names: dict[str, str]) -> tuple:
         kind = title = year = show = season = episode = trakt = show_trakt = None
         title = dig(item, "name|list.name|user.username|comment.comment")
     else:
-        cells = media_cells(item if not sheet.media else dig(item, sheet.media))
+        cells = media_cells(sheet.media_of(item))
         kind, title, year, show, season, episode, trakt, show_trakt = (cells[MEDIA_AT[name]] for name in (
             "type", "title", "year", "show", "season", "episode", "trakt", "show_trakt"))
     list_id = file.split("/")[-2] if sheet.per_list else None
@@ -105,11 +105,23 @@ def _rows(source: archive.UnpackedArchive) -> Iterator[tuple]:
                     yield _row(sheet, file, item, names)
 
 
-def build(backup: Backup, work: Path) -> Path:
-    """Build the index of the backup's archive (unpacked under ``work``); its path."""
+def build(backup: Backup) -> Path:
+    """Build the index of the backup's archive (unpacked into a temporary folder meanwhile); its path."""
     from backups.services.backup_run import open_backup  # backup_run imports retention, which imports this
 
-    source = open_backup(backup, work / "archive")
+    with tempfile.TemporaryDirectory(prefix="index-") as work:
+        return _write(backup, open_backup(backup, Path(work) / "archive"))
+
+
+def build_queued(backup: Backup) -> Path:
+    """The worker's build (``ensure`` queued it): the next open of a page may queue another once it is over."""
+    try:
+        return build(backup)
+    finally:
+        cache.delete(building_key(backup.sha256))
+
+
+def _write(backup: Backup, source: archive.UnpackedArchive) -> Path:
     path = index_path(backup.sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -222,9 +234,6 @@ class Results:
             return self.total
         return self.db.execute(f"SELECT COUNT(*) FROM items WHERE {self._where}", self._values).fetchone()[0]
 
-    def __len__(self) -> int:
-        return self.count()
-
     def __getitem__(self, window: slice) -> list[dict]:
         start, stop = window.start or 0, window.stop
         rows = self.db.execute(
@@ -283,8 +292,7 @@ def ensure(backup: Backup) -> bool:
     if is_ready(backup):
         return True
     if (backup.size or 0) <= INLINE_MAX_BYTES:
-        with tempfile.TemporaryDirectory(prefix="index-") as work:
-            build(backup, Path(work))
+        build(backup)
         return True
     if cache.add(building_key(backup.sha256), 1, 15 * 60):  # one build per archive at a time
         async_task("backups.tasks.build_browse_index", backup.pk, task_name=f"index-{backup.pk}",
