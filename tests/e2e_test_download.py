@@ -4,43 +4,32 @@ from __future__ import annotations
 
 import tarfile
 
-import pytest
 from django.contrib.auth import get_user_model
 
-from backups.models import Backup
-from backups.services.backup_run import run_backup
-from tests.support import connect_account
 from tests.support.browser import BROWSER_TEST, sign_in
 
 pytestmark = BROWSER_TEST
 
 
-@pytest.fixture
-def backup(trakt, alice) -> Backup:
-    backup = run_backup(connect_account(trakt, "alice-trakt", alice))
-    assert backup.status == Backup.Status.SUCCESS, backup.error
-    return backup
-
-
-def test_the_download_is_the_archive(page, backup, tmp_path):
+def test_the_download_is_the_archive(page, alice_backup, tmp_path):
     sign_in(page, "alice")
     with page.expect_download() as download_info:
-        page.locator(f"#backup-{backup.pk} a.download").click()
+        page.locator(f"#backup-{alice_backup.pk} a.download").click()
     download = download_info.value
-    assert download.suggested_filename == backup.archive_name
+    assert download.suggested_filename == alice_backup.archive_name
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     with tarfile.open(saved, "r:gz") as tar:
         names = tar.getnames()
-    assert f"{backup.archive_name.removesuffix('.tar.gz')}/manifest.json" in names
+    assert f"{alice_backup.archive_name.removesuffix('.tar.gz')}/manifest.json" in names
 
 
-def test_another_user_sees_none_of_it(page, backup, bob):
+def test_another_user_sees_none_of_it(page, alice_backup, bob):
     sign_in(page, "bob")
     assert "alice-trakt" not in page.content()
     assert "No trakt account yet" in page.inner_text("main")
-    response = page.goto(f"/backups/{backup.pk}/download")
+    response = page.goto(f"/backups/{alice_backup.pk}/download")
     assert response.status == 404 and "alice-trakt" not in page.content()
-    response = page.goto(f"/accounts/{backup.account.pk}/")
+    response = page.goto(f"/accounts/{alice_backup.account.pk}/")
     assert response.status == 404
     assert get_user_model().objects.count() == 2

@@ -7,27 +7,16 @@ import io
 import re
 import zipfile
 
-import pytest
 import requests
 
-from backups.models import Backup
-from backups.services.backup_run import run_backup
-from tests.support import connect_account
 from tests.support.browser import BROWSER_TEST, sign_in
 
 pytestmark = BROWSER_TEST
 
 
-@pytest.fixture
-def backup(trakt, alice) -> Backup:
-    backup = run_backup(connect_account(trakt, "alice-trakt", alice))
-    assert backup.status == Backup.Status.SUCCESS, backup.error
-    return backup
-
-
-def test_the_export_menu_downloads_a_letterboxd_zip(page, backup, tmp_path):
+def test_the_export_menu_downloads_a_letterboxd_zip(page, alice_backup, tmp_path):
     sign_in(page, "alice")
-    row = page.locator(f"#backup-{backup.pk}")
+    row = page.locator(f"#backup-{alice_backup.pk}")
     row.locator(".export-menu summary").click()
     with page.expect_download() as download_info:
         row.get_by_role("link", name="Letterboxd").click()
@@ -40,7 +29,7 @@ def test_the_export_menu_downloads_a_letterboxd_zip(page, backup, tmp_path):
     assert diary and set(diary[0]) >= {"Title", "WatchedDate", "Rewatch"}
 
 
-def test_a_token_made_on_the_page_works_once_shown_and_not_after_revoking(page, backup, live_server):
+def test_a_token_made_on_the_page_works_once_shown_and_not_after_revoking(page, alice_backup, live_server):
     sign_in(page, "alice")
     page.get_by_role("link", name="API tokens").click()
     page.get_by_label("Name").fill("nightly script")

@@ -1,6 +1,7 @@
 """What test modules share, by job:
 
-- ``fixtures``: pytest fixtures (``emulator``, ``trakt``, ``admin_user``, alice, bob, charlie and their clients),
+- ``fixtures``: pytest fixtures (``emulator``, ``trakt``, ``admin_user``, alice, bob, charlie and their clients,
+  ``alice_backup``),
   loaded for every test by ``tests/conftest.py``;
 - ``factories``: app credentials, users, signed-in clients, connected trakt accounts;
 - ``archives``: reading, copying, damaging and hashing archives, and comparing them with the emulator's data;

@@ -1,5 +1,6 @@
 """The pytest fixtures every test module shares: the trakt emulator on loopback, the app configured
-against it, and the users alice (admin), bob (a plain user) and charlie (staff) with their clients."""
+against it, the users alice (admin), bob (a plain user) and charlie (staff) with their clients, and
+alice_backup (alice's account with one backup)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from trakt_emulator import Emulator
 
 from .archives import empty_archive_bucket
-from .factories import CLIENT_ID, CLIENT_SECRET, OOB, make_user, signed_in
+from .factories import CLIENT_ID, CLIENT_SECRET, OOB, connect_account, make_user, signed_in
 
 
 @pytest.fixture
@@ -77,3 +78,14 @@ def bob_client(bob):
 @pytest.fixture
 def charlie_client(charlie):
     return signed_in(charlie)
+
+
+@pytest.fixture
+def alice_backup(trakt, alice):
+    """alice's trakt account "alice-trakt" (the tiny profile), connected, with one successful backup."""
+    from backups.models import Backup
+    from backups.services.backup_run import run_backup
+
+    backup = run_backup(connect_account(trakt, "alice-trakt", alice))
+    assert backup.status == Backup.Status.SUCCESS, backup.error
+    return backup
