@@ -177,6 +177,9 @@ class Emulator:
     def remove_history_item(self, username, item_id):
         return self.state.remove_history_item(username, item_id)
 
+    def move_play(self, username, item_id, watched_at):
+        return self.state.move_play(username, item_id, watched_at)
+
     def export_zip(self, username, path, *, subfolder: str | None = None, truncate_history: int | None = None,
                    errors: list[dict] | None = None, csv: bool = False) -> Path:
         """Write `username`'s data as trakt's own export (trakt-export-{slug}.zip, trakt's file names and pages)

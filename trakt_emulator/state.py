@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections import deque
+from datetime import datetime
 
 from .flight import FlightRecorder
 from .locks import SharedLock
@@ -145,6 +146,13 @@ class State(OAuthStore):
             if not removed:
                 raise KeyError("no history item %r" % item_id)
             return len(removed)
+
+    def move_play(self, username, item_id, watched_at):
+        """One play of the history at another time (an ISO 8601 UTC time), its id kept."""
+        ts = datetime.fromisoformat(watched_at.replace("Z", "+00:00")).timestamp()
+        with self.data.exclusive():
+            if not self._user(username).move_play(int(item_id), ts, self.now()):
+                raise KeyError("no history item %r" % item_id)
 
     # ------------------------------------------------------------------ rate limits
     def check_rate(self, username, method):

@@ -152,6 +152,17 @@ class UserData(UserRendering):
         if fields:
             self.bump(now, *fields)
 
+    def move_play(self, item_id: int, ts: float, now: float) -> bool:
+        """Give one play another time, keeping its id (what a bad sync at trakt's side can do; the API cannot)."""
+        for position, record in enumerate(self.history):
+            if record[0] == item_id:
+                del self.history[position]
+                moved = (record[0], int(ts), *record[2:])
+                self.history.insert(bisect.bisect_left(self.history, -moved[1], key=lambda row: -row[1]), moved)
+                self.bump(now, watched_field(record[3]))
+                return True
+        return False
+
     def remove_history(self, matches, now: float) -> list:
         kept, removed = [], []
         for record in self.history:
