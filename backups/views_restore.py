@@ -53,8 +53,9 @@ def restore_start(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
     restore = _restore_for_owner(request, pk)
+    newest = restore.account.backups.filter(status=Backup.Status.SUCCESS).order_by("-created").first()
     return render(request, "restores/detail.html", {"restore": restore, "account": restore.account,
-                                                    "categories": _categories(restore)})
+                                                    "categories": _categories(restore), "newest": newest})
 
 
 @login_required

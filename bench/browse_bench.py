@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Benchmark: browse a heavy archive (100,000 plays) through the real HTTP server, as a user would.
+"""Benchmark: browse, compare and chart a heavy archive (100,000 plays) through the real HTTP server, as a user would.
 
-The archive is made the way bench/import_bench.py makes one (the emulator's export of the account, imported).
-Then: the index is built as the worker builds it (`tasks.build_browse_index`, in a process of its own: wall
+The archive is made the way bench/import_bench.py makes one (the emulator's export of the account, imported);
+a second one is the same account's export cut to its newest 88,000 plays (trakt's truncation, or a bad sync).
+Then: each index is built as the worker builds it (`tasks.build_browse_index`, in a process of its own: wall
 time and peak memory); the app is served by gunicorn (two workers, as `manage.py serve` runs it) and a signed-in
-client asks for random pages of random sections with random filters, and for title searches. Prints the index
-build's time, memory and size, and the p50 / p95 / max response times (loopback, so they bound the server's
-time from above) of the browse pages and of the searches.
+client asks for random pages of random sections with random filters, for title searches, for the comparison of
+the two archives (its first page, and random sections and kinds of it) and for the charts page. Prints the
+index build's time, memory and size, and the p50 / p95 / max response times (loopback, so they bound the
+server's time from above) of each kind of page.
 
     .venv/bin/python bench/browse_bench.py [--profile heavy] [--requests 200]
 """
@@ -25,10 +27,11 @@ import time
 from pathlib import Path
 
 import requests
-from import_bench import ROOT, _environment, _export, _import, measured_manage
+from import_bench import ROOT, USER, _environment, _export, _import, measured_manage
 
-BUILD = ("from backups import tasks; from backups.models import Backup; b = Backup.objects.get(); "
+BUILD = ("from backups import tasks; from backups.models import Backup; b = Backup.objects.latest('pk'); "
          "tasks.build_browse_index(b.pk); print(b.pk)")
+KEPT_PLAYS = 88_000  # of the second archive: 12% of the history gone
 ADMIN = ("from django.contrib.auth import get_user_model as g; u = g().objects.get(username='admin'); "
          "u.set_password('bench-password-7'); u.save()")
 SECTIONS = ("history", "history", "history", "ratings", "watched", "list-items", "collection", "watchlist")
@@ -93,6 +96,52 @@ def _report(name: str, times: list[float]) -> None:
           f"p95 {p95 * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms")
 
 
+def _build(data: Path, env: dict, name: str) -> int:
+    """Build the newest backup's index as the worker does; print its figures; the backup's id."""
+    wall, _, rss, pk = measured_manage(["shell", "-c", BUILD], env)
+    index = max((data / "index").glob("*.sqlite3"), key=lambda path: path.stat().st_mtime)
+    print(f"{name}: index built in {wall:.2f} s wall (with Django's start-up), peak RSS {rss:.0f} MB, "
+          f"{index.stat().st_size / 1e6:.0f} MB")
+    return int(str(pk))
+
+
+def _archives(profile: str, tmp: Path, data: Path, env: dict) -> tuple[int, int]:
+    """The heavy archive and its cut-down second, imported and indexed: their backups' ids."""
+    *_, archive = _import(_export(profile, tmp), data)
+    print(f"archive ({profile}) {archive.stat().st_size / 1e6:.1f} MB")
+    first = _build(data, env, "first archive")
+    cut = tmp / "cut"
+    cut.mkdir()
+    subprocess.run([sys.executable, "-m", "trakt_emulator", "--user", f"{USER}:{profile}:vip", "--export",
+                    f"{USER}:{cut}", "--export-truncate-history", str(KEPT_PLAYS)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    measured_manage(["trakt_import", str(cut / f"trakt-export-{USER}.zip"), "-u", USER], env)
+    return first, _build(data, env, f"second archive ({KEPT_PLAYS:,} plays)")
+
+
+def _measure(base: str, first: int, second: int, rng: random.Random, requests_: int) -> dict[str, list[float]]:
+    session = _signed_in(base)
+    url = f"{base}/backups/{first}/browse/"
+    for _ in range(2):  # the first request of each worker process
+        _timed(session, url, {})
+    times = {"browse pages": [_timed(session, f"{url}{section}/", _random_filters(rng, section))
+                              for section in (rng.choice(SECTIONS) for _ in range(requests_))],
+             "title searches": [_timed(session, f"{url}history/", {"q": rng.choice(WORDS)})
+                                for _ in range(requests_)]}
+    compare = f"{base}/backups/{second}/compare/"
+    times["comparisons"] = [_timed(session, compare, {"with": first, **_random_change(rng)})
+                            for _ in range(max(20, requests_ // 10))]
+    times["charts pages"] = [_timed(session, f"{base}/backups/{first}/charts/", {}) for _ in range(50)]
+    return times
+
+
+def _random_change(rng: random.Random) -> dict:
+    if rng.random() < 0.3:
+        return {}  # the first page: counts and the first section's changes
+    return {"section": rng.choice(SECTIONS), "kind": rng.choice(("removed", "added", "changed")),
+            "page": rng.randint(1, 5)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="heavy")
@@ -101,26 +150,17 @@ def main() -> int:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="browse-bench-") as tmp:
         data = Path(tmp) / "data"
-        *_, archive = _import(_export(args.profile, Path(tmp)), data)
         env = _environment(data)
-        wall, _, rss, pk = measured_manage(["shell", "-c", BUILD], env)
-        index = next((data / "index").glob("*.sqlite3"))
-        print(f"archive ({args.profile}) {archive.stat().st_size / 1e6:.1f} MB: index built in {wall:.2f} s wall "
-              f"(with Django's start-up), peak RSS {rss:.0f} MB, {index.stat().st_size / 1e6:.0f} MB")
+        first, second = _archives(args.profile, Path(tmp), data, env)
         subprocess.run([sys.executable, "manage.py", "shell", "-c", ADMIN], cwd=ROOT, env=env, check=True)
         server, base = _serve(env)
         try:
-            session = _signed_in(base)
-            url = f"{base}/backups/{pk}/browse/"
-            _timed(session, url, {})  # the first request of each worker process
-            pages = [_timed(session, f"{url}{section}/", _random_filters(rng, section))
-                     for section in (rng.choice(SECTIONS) for _ in range(args.requests))]
-            searches = [_timed(session, f"{url}history/", {"q": rng.choice(WORDS)}) for _ in range(args.requests)]
+            times = _measure(base, first, second, rng, args.requests)
         finally:
             server.terminate()
             server.wait()
-        _report("browse pages", pages)
-        _report("title searches", searches)
+        for name, measured in times.items():
+            _report(name, measured)
     return 0
 
 

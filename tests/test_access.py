@@ -35,6 +35,8 @@ READ = [
     ("get", "backup_export", "backup", None),
     ("get", "backup_browse", "backup", None),
     ("get", "backup_browse_section", "backup", None),
+    ("get", "backup_compare", "backup", None),
+    ("get", "backup_charts", "backup", None),
     ("get", "backup_status", "backup", None),
 ]
 OWNER_ONLY = [
@@ -91,7 +93,7 @@ def test_every_url_is_covered_here():
 def assert_readable(response, name: str) -> None:
     """What a reader gets from a READ URL: the page, or for the download (whose file this test never wrote)
     a 404 page that says the archive cannot be downloaded."""
-    if name in ("backup_download", "backup_export", "backup_browse", "backup_browse_section"):
+    if name in ("backup_download", "backup_export", "backup_browse", "backup_browse_section", "backup_charts"):
         assert response.status_code == 404 and "This archive cannot be downloaded" in page_text(response)
     else:
         assert response.status_code == 200, name

@@ -4,6 +4,8 @@ Each ``Sheet`` names the catalog files it holds (``catalog.py``), and its own co
 every item about a movie, show, season or episode has (type, title, year, show, season, episode, every id). A
 column reads a dotted path in the item; ``a|b`` takes the first that is there. A sheet of several files starts
 with the archive file of each row (``users/hidden/calendar``); a sheet of lists' items says which list.
+The same table gives the browse pages their sections and the comparison of two backups what an item is and
+which of its fields count as a change.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ class Sheet:
     media: str | None = ""  # where the media is: "" the item itself, "item" its "item"; None: no media columns
     date: str = ""  # the item's own date (browsing sorts by it, newest first)
     label: str = ""  # for people (the browse pages' sections)
+    # Comparing two backups (services/compare.py): ``key`` is what one item is (a path to its own id; without
+    # one, the media it is about), ``compared`` the names of the columns whose change makes it "changed".
+    # ``pair_by`` (history): plays are a multiset of (item, date), and a play gone from one side and come on
+    # the other with the same id at this path is one play whose time changed.
+    key: str = ""
+    compared: tuple[str, ...] = ()
+    pair_by: str = ""
 
     @property
     def per_list(self) -> bool:
@@ -78,14 +87,22 @@ class Sheet:
         """What the item is about (a movie, an episode with its show, …): the item itself, or its ``media`` key."""
         return dig(item, self.media) if self.media else item
 
+    def compared_values(self, item: Any) -> dict[str, Any]:
+        """The values of the ``compared`` columns: an item whose values differ between two backups changed."""
+        getters = dict(self.columns)
+        return {name: _get(getters[name], item) for name in self.compared}
+
     def cells(self, item: Any, file: str, list_names: dict[str, str]) -> list:
         lead: list = [file] if len(self.files) > 1 else []
         if self.per_list:
             list_id = file.split("/")[-2]
             lead += [list_id, list_names.get(list_id, "")]
         media = media_cells(self.media_of(item)) if self.media is not None else []
-        own = [getter(item) if callable(getter) else dig(item, getter) for _, getter in self.columns]
-        return lead + media + own
+        return lead + media + [_get(getter, item) for _, getter in self.columns]
+
+
+def _get(getter: Getter, item: Any) -> Any:
+    return getter(item) if callable(getter) else dig(item, getter)
 
 
 def media_cells(item: Any) -> list:
@@ -106,48 +123,55 @@ LISTED = (("rank", "rank"), ("listed_at", "listed_at"), ("notes", "notes"), ("id
 
 SHEETS: tuple[Sheet, ...] = (
     Sheet("history", ("sync/history",), (("watched_at", "watched_at"), ("action", "action"), ("id", "id")),
-          date="watched_at", label="History"),
+          date="watched_at", label="History", pair_by="id"),
     Sheet("ratings", tuple(f"sync/ratings/{kind}" for kind in ("movies", "shows", "seasons", "episodes")),
-          (("rating", "rating"), ("rated_at", "rated_at")), date="rated_at", label="Ratings"),
-    Sheet("watchlist", ("sync/watchlist",), LISTED, date="listed_at", label="Watchlist"),
-    Sheet("favorites", ("sync/favorites",), LISTED, date="listed_at", label="Favorites"),
+          (("rating", "rating"), ("rated_at", "rated_at")), date="rated_at", label="Ratings",
+          compared=("rating",)),
+    Sheet("watchlist", ("sync/watchlist",), LISTED, date="listed_at", label="Watchlist", compared=("notes",)),
+    Sheet("favorites", ("sync/favorites",), LISTED, date="listed_at", label="Favorites", compared=("notes",)),
     Sheet("collection", ("sync/collection/movies", "sync/collection/shows"),
           (("collected_at", "collected_at|last_collected_at"), ("updated_at", "updated_at|last_updated_at"),
            ("episodes", episode_count), ("metadata", "metadata")),
-          date="collected_at|last_collected_at", label="Collection"),
+          date="collected_at|last_collected_at", label="Collection", compared=("episodes", "metadata")),
     Sheet("watched", ("sync/watched/movies", "sync/watched/shows"),
           (("plays", "plays"), ("last_watched_at", "last_watched_at"), ("last_updated_at", "last_updated_at"),
-           ("reset_at", "reset_at"), ("episodes", episode_count)), date="last_watched_at", label="Watched"),
+           ("reset_at", "reset_at"), ("episodes", episode_count)), date="last_watched_at", label="Watched",
+          compared=("plays", "episodes", "reset_at")),
     Sheet("playback", ("sync/playback",), (("progress", "progress"), ("paused_at", "paused_at"), ("id", "id")),
-          date="paused_at", label="Playback"),
+          date="paused_at", label="Playback", compared=("progress",)),
     Sheet("lists", (OWN_LISTS, SHARED_LISTS),
           (("list_id", "ids.trakt"), ("name", "name"), ("slug", "ids.slug"), ("owner", "user.username"),
            ("privacy", "privacy"), ("description", "description"), ("item_count", "item_count"),
            ("created_at", "created_at"), ("updated_at", "updated_at"), ("share_link", "share_link")),
-          media=None, date="updated_at", label="Lists"),
+          media=None, date="updated_at", label="Lists", key="ids.trakt",
+          compared=("name", "privacy", "description", "item_count")),
     Sheet("list-items", ("users/lists/{list_id}/items", "users/lists/collaborations/{list_id}/items"), LISTED,
-          date="listed_at", label="List items"),
+          date="listed_at", label="List items", compared=("notes",)),
     Sheet("hidden", tuple(f"users/hidden/{section}" for section in (*HIDDEN_SECTIONS, "progress_watched_reset")),
           (("hidden_at", "hidden_at"),), date="hidden_at", label="Hidden"),
     Sheet("comments", ("users/comments",),
           (("comment_id", "comment.id"), ("parent_id", "comment.parent_id"), ("created_at", "comment.created_at"),
            ("updated_at", "comment.updated_at"), ("comment", "comment.comment"), ("spoiler", "comment.spoiler"),
-           ("review", "comment.review")), date="comment.created_at", label="Comments"),
+           ("review", "comment.review")), date="comment.created_at", label="Comments", key="comment.id",
+          compared=("comment", "spoiler")),
     Sheet("likes", ("users/likes/comments", "users/likes/lists"),
           (("liked_at", "liked_at"), ("comment_id", "comment.id"), ("comment", "comment.comment"),
            ("comment_by", "comment.user.username"), ("list_id", "list.ids.trakt"), ("list", "list.name"),
-           ("list_owner", "list.user.username")), media=None, date="liked_at", label="Likes"),
+           ("list_owner", "list.user.username")), media=None, date="liked_at", label="Likes",
+          key="comment.id|list.ids.trakt"),
     Sheet("notes", ("users/notes",),
           (("note_id", "id"), ("notes", "notes"), ("privacy", "privacy"), ("spoiler", "spoiler"),
            ("created_at", "created_at"), ("updated_at", "updated_at")), media="item",
-          date="created_at", label="Notes"),
+          date="created_at", label="Notes", key="id", compared=("notes", "privacy", "spoiler")),
     Sheet("network", tuple(f"users/{who}" for who in ("followers", "following", "friends", "requests", "blocked")),
           (("username", "user.username"), ("name", "user.name"), ("slug", "user.ids.slug"),
            ("since", "followed_at|friends_at|requested_at|blocked_at"), ("private", "user.private")),
-          media=None, date="followed_at|friends_at|requested_at|blocked_at", label="Network"),
+          media=None, date="followed_at|friends_at|requested_at|blocked_at", label="Network",
+          key="user.ids.slug|user.username"),
     Sheet("saved-filters", tuple(f"users/saved_filters/{section}" for section in SAVED_FILTER_SECTIONS),
           (("section", "section"), ("name", "name"), ("path", "path"), ("query", "query"), ("rank", "rank"),
-           ("id", "id"), ("updated_at", "updated_at")), media=None, date="updated_at", label="Saved filters"),
+           ("id", "id"), ("updated_at", "updated_at")), media=None, date="updated_at", label="Saved filters",
+          key="id", compared=("name", "query")),
 )
 
 

@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -31,19 +32,21 @@ from django.conf import settings
 from django.core.cache import cache
 
 from backups import archive, codec
+from backups.exports.letterboxd import account_zone
 from backups.exports.sheets import MEDIA_HEADER, SHEETS, Sheet, dig, list_names, media_cells
 from backups.models import Backup
+from backups.services import charts
 
 log = logging.getLogger(__name__)
 
-VERSION = "2"  # of the index's layout: an index of another version is built again
+VERSION = "3"  # of the index's layout: an index of another version is built again
 BATCH = 5000
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE items (
     id INTEGER PRIMARY KEY, section TEXT NOT NULL, file TEXT NOT NULL, type TEXT, title TEXT, year INTEGER,
     show TEXT, season INTEGER, episode INTEGER, trakt INTEGER, show_trakt INTEGER, at TEXT, rating INTEGER,
-    list_id TEXT, list TEXT, data TEXT NOT NULL);
+    list_id TEXT, list TEXT, data TEXT NOT NULL, ident TEXT NOT NULL, state TEXT, ref TEXT);
 CREATE VIRTUAL TABLE titles USING fts5(title, show, content='items', content_rowid='id',
                                        tokenize='unicode61 remove_diacritics 2');
 """
@@ -53,9 +56,11 @@ CREATE INDEX items_by_type ON items (section, type, at DESC, id DESC);
 CREATE INDEX items_by_rating ON items (section, rating, at DESC, id DESC);
 CREATE INDEX items_by_list ON items (section, list_id, at DESC, id DESC);
 CREATE INDEX items_by_show ON items (section, show_trakt, at DESC, id DESC);
+CREATE INDEX items_by_ident ON items (section, ident);
+CREATE INDEX items_by_ref ON items (section, ref) WHERE ref IS NOT NULL;
 """
 COLUMNS = ("section", "file", "type", "title", "year", "show", "season", "episode", "trakt", "show_trakt", "at",
-           "rating", "list_id", "list", "data")
+           "rating", "list_id", "list", "data", "ident", "state", "ref")
 BY_NAME = {sheet.name: sheet for sheet in SHEETS}
 
 
@@ -80,6 +85,7 @@ MEDIA_AT = {name: i for i, name in enumerate(MEDIA_HEADER)}
 
 
 def _row(sheet: Sheet, file: str, item: Any, names: dict[str, str]) -> tuple:
+    """The item's row; its ``ident`` (what it is, for comparing two backups) lacks the number of its copy."""
     if sheet.media is None:  # lists, likes, people, filters: their own name is the title
         kind = title = year = show = season = episode = trakt = show_trakt = None
         title = dig(item, "name|list.name|user.username|comment.comment")
@@ -89,20 +95,33 @@ def _row(sheet: Sheet, file: str, item: Any, names: dict[str, str]) -> tuple:
             "type", "title", "year", "show", "season", "episode", "trakt", "show_trakt"))
     list_id = file.split("/")[-2] if sheet.per_list else None
     rating = dig(item, "rating")
-    return (sheet.name, file, kind, title, year, show, season, episode, trakt, show_trakt,
-            dig(item, sheet.date) if sheet.date else None, rating if type(rating) is int else None, list_id,
-            names.get(list_id or ""), codec.dumps(item).decode())
+    at = dig(item, sheet.date) if sheet.date else None
+    own = dig(item, sheet.key) if sheet.key else None
+    what = f"{kind}:{trakt}" if trakt is not None else f"{kind}:{title}:{year}:{show}:{season}:{episode}"
+    ident = f"{file}|{what}|{at}" if sheet.pair_by else f"{file}|{what if own is None else own}"
+    state = codec.dumps(sheet.compared_values(item)).decode() if sheet.compared else None
+    ref = dig(item, sheet.pair_by) if sheet.pair_by else None
+    return (sheet.name, file, kind, title, year, show, season, episode, trakt, show_trakt, at,
+            rating if type(rating) is int else None, list_id, names.get(list_id or ""), codec.dumps(item).decode(),
+            ident, state, None if ref is None else str(ref))
+
+
+DATA, IDENT = COLUMNS.index("data"), COLUMNS.index("ident")
 
 
 def _rows(source: archive.UnpackedArchive) -> Iterator[tuple]:
+    """Every item's row; the copies of one item (two plays at one time) are numbered in their ``ident``."""
     names = list_names(source)
     members = sorted(m for m in source.files if m.endswith(".json"))
     for sheet in SHEETS:
+        copies: Counter[str] = Counter()
         for member in members:
             file = member.removesuffix(".json")
             if sheet.holds(file):
                 for item in source.items(member):
-                    yield _row(sheet, file, item, names)
+                    row = _row(sheet, file, item, names)
+                    copies[row[IDENT]] += 1
+                    yield (*row[:IDENT], f"{row[IDENT]}#{copies[row[IDENT]]}", *row[IDENT + 1:])
 
 
 def build(backup: Backup) -> Path:
@@ -136,7 +155,8 @@ def _write(backup: Backup, source: archive.UnpackedArchive) -> Path:
             db.executescript(INDEXES + "INSERT INTO titles(titles) VALUES ('rebuild');")
             db.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("version", VERSION), ("sha256", backup.sha256), ("archive", backup.archive_name),
-                ("summary", json.dumps(_summary(db)))])
+                ("summary", json.dumps(_summary(db))),
+                ("charts", json.dumps(charts.compute(db, account_zone(source))))])
             db.commit()
         os.chmod(partial, 0o600)
         os.replace(partial, path)
@@ -239,7 +259,7 @@ class Results:
         rows = self.db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM items WHERE {self._where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
             [*self._values, stop - start, start]).fetchall()
-        return [{**dict(zip(COLUMNS, row)), "data": json.loads(row[-1])} for row in rows]
+        return [{**dict(zip(COLUMNS, row)), "data": json.loads(row[DATA])} for row in rows]
 
 
 class Index:
@@ -257,6 +277,11 @@ class Index:
     @functools.cached_property
     def summary(self) -> dict:
         return json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'summary'").fetchone()[0])
+
+    @functools.cached_property
+    def charts(self) -> dict:
+        """The numbers of the charts (``services/charts.compute``), counted when the index was built."""
+        return json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'charts'").fetchone()[0])
 
     def sections(self) -> list[tuple[Sheet, int]]:
         counts = self.summary["counts"]

@@ -71,9 +71,11 @@ def data_dropped(backup, drops: list[tuple[str, int, int]], previous) -> None:
     lines = "\n".join(f"  {name}: {before} → {after} items" for name, before, after in drops)
     plan = _link(f"/backups/{previous.pk}/restore/") or \
         f"on the dashboard: the backup of {previous.created:%Y-%m-%d %H:%M} UTC, Restore…"
+    changes = _link(f"/backups/{backup.pk}/compare/?with={previous.pk}") or \
+        f"on the dashboard: the backup of {backup.created:%Y-%m-%d %H:%M} UTC, Browse, Compare"
     send(account, f"Large drop in {account}'s trakt data",
          f"The backup of {account} taken {backup.created:%Y-%m-%d %H:%M} UTC holds much less than the "
-         f"one before:\n\n{lines}\n\nIf you did not remove this yourself, a sync may have wiped data at trakt. "
+         f"one before:\n\n{lines}\n\nWhat went, item by item: {changes}\n\nIf you did not remove this yourself, a sync may have wiped data at trakt. "
          f"The earlier archive ({previous.archive_name}) is pinned: retention will not delete it.\n\n"
          f"To put back what is missing, open its restore plan ({plan}), or run\n\n"
          f"  python manage.py trakt_restore -u {account} --backup {previous.pk} --dry-run\n")

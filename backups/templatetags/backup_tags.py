@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 from backups.catalog import BY_FILE, CATEGORIES, OWN_LIST_ITEMS, Category, label_of
 from backups.exports import FORMATS
 from backups.models import Account, Backup
+from backups.services.compare import KINDS
 from backups.untrusted import isolated, visible
 
 register = template.Library()
@@ -129,3 +130,9 @@ def percent(done: int, total: int) -> int:
         return max(0, min(100, round(100 * int(done) / int(total))))
     except (TypeError, ValueError, ZeroDivisionError):
         return 0
+
+
+@register.filter
+def change_numbers(counts) -> list[tuple[str, int]]:
+    """(kind, number) of a section's row in a comparison of two backups, in the table's column order."""
+    return [(kind, getattr(counts, kind)) for kind in KINDS]
