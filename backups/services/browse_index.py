@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 import re
 import sqlite3
@@ -50,11 +51,11 @@ CREATE TABLE items (
 CREATE VIRTUAL TABLE titles USING fts5(title, show, content='items', content_rowid='id',
                                        tokenize='unicode61 remove_diacritics 2');
 """
+# What the pages filter on: one index per filter of a large section (history's type and show; a rating or a
+# list narrows sections small enough to scan, and each index costs a tenth of a second of the build).
 INDEXES = """
 CREATE INDEX items_by_date ON items (section, at DESC, id DESC);
 CREATE INDEX items_by_type ON items (section, type, at DESC, id DESC);
-CREATE INDEX items_by_rating ON items (section, rating, at DESC, id DESC);
-CREATE INDEX items_by_list ON items (section, list_id, at DESC, id DESC);
 CREATE INDEX items_by_show ON items (section, show_trakt, at DESC, id DESC);
 CREATE INDEX items_by_ident ON items (section, ident);
 CREATE INDEX items_by_ref ON items (section, ref) WHERE ref IS NOT NULL;
@@ -81,36 +82,37 @@ def is_ready(backup: Backup) -> bool:
         return False
 
 
-MEDIA_AT = {name: i for i, name in enumerate(MEDIA_HEADER)}
+INDEXED_MEDIA = operator.itemgetter(*(MEDIA_HEADER.index(name) for name in (
+    "type", "title", "year", "show", "season", "episode", "trakt", "show_trakt")))
 
 
-def _row(sheet: Sheet, file: str, item: Any, names: dict[str, str]) -> tuple:
-    """The item's row; its ``ident`` (what it is, for comparing two backups) lacks the number of its copy."""
+def _row(sheet: Sheet, file: str, item: Any, names: dict[str, str], copies: Counter[str]) -> tuple:
+    """The item's row. Its ``ident`` is what it is, for comparing two backups, with the number of its copy (two
+    plays of one episode at one time), counted in COPIES; its JSON is kept as UTF-8 bytes."""
     if sheet.media is None:  # lists, likes, people, filters: their own name is the title
         kind = title = year = show = season = episode = trakt = show_trakt = None
         title = dig(item, "name|list.name|user.username|comment.comment")
     else:
-        cells = media_cells(sheet.media_of(item))
-        kind, title, year, show, season, episode, trakt, show_trakt = (cells[MEDIA_AT[name]] for name in (
-            "type", "title", "year", "show", "season", "episode", "trakt", "show_trakt"))
+        kind, title, year, show, season, episode, trakt, show_trakt = INDEXED_MEDIA(media_cells(sheet.media_of(item)))
     list_id = file.split("/")[-2] if sheet.per_list else None
     rating = dig(item, "rating")
     at = dig(item, sheet.date) if sheet.date else None
     own = dig(item, sheet.key) if sheet.key else None
     what = f"{kind}:{trakt}" if trakt is not None else f"{kind}:{title}:{year}:{show}:{season}:{episode}"
     ident = f"{file}|{what}|{at}" if sheet.pair_by else f"{file}|{what if own is None else own}"
-    state = codec.dumps(sheet.compared_values(item)).decode() if sheet.compared else None
+    copies[ident] += 1
+    state = codec.dumps(sheet.compared_values(item)) if sheet.compared else None
     ref = dig(item, sheet.pair_by) if sheet.pair_by else None
     return (sheet.name, file, kind, title, year, show, season, episode, trakt, show_trakt, at,
-            rating if type(rating) is int else None, list_id, names.get(list_id or ""), codec.dumps(item).decode(),
-            ident, state, None if ref is None else str(ref))
+            rating if type(rating) is int else None, list_id, names.get(list_id or ""), codec.dumps(item),
+            f"{ident}#{copies[ident]}", state, None if ref is None else str(ref))
 
 
-DATA, IDENT = COLUMNS.index("data"), COLUMNS.index("ident")
+DATA = COLUMNS.index("data")
 
 
 def _rows(source: archive.UnpackedArchive) -> Iterator[tuple]:
-    """Every item's row; the copies of one item (two plays at one time) are numbered in their ``ident``."""
+    """Every item's row, sheet by sheet."""
     names = list_names(source)
     members = sorted(m for m in source.files if m.endswith(".json"))
     for sheet in SHEETS:
@@ -119,9 +121,7 @@ def _rows(source: archive.UnpackedArchive) -> Iterator[tuple]:
             file = member.removesuffix(".json")
             if sheet.holds(file):
                 for item in source.items(member):
-                    row = _row(sheet, file, item, names)
-                    copies[row[IDENT]] += 1
-                    yield (*row[:IDENT], f"{row[IDENT]}#{copies[row[IDENT]]}", *row[IDENT + 1:])
+                    yield _row(sheet, file, item, names, copies)
 
 
 def build(backup: Backup) -> Path:

@@ -9,10 +9,11 @@ the tables that carry the same numbers for screen readers.
 from __future__ import annotations
 
 import calendar
+import functools
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 
 TOP = 10
 WEEKDAYS = tuple(calendar.day_abbr)  # Mon … Sun
@@ -21,25 +22,29 @@ MONTHS = tuple(calendar.month_abbr)
 
 def compute(db: sqlite3.Connection, zone: tzinfo) -> dict:
     """The numbers of every chart, from an index's items (history and ratings)."""
-    months: Counter[str] = Counter()
-    weekdays, hours = [0] * 7, [0] * 24
-    years: dict[str, dict] = {}
-    offsets: dict[str, timedelta] = {}
-    for at, kind, trakt, show in db.execute(
-            "SELECT at, type, trakt, show_trakt FROM items WHERE section = 'history' AND at IS NOT NULL"):
-        local = _local(at, zone, offsets)
-        if local is None:
+    hours, days = [0] * 24, Counter()  # days: plays per local day (days since 1970-01-01)
+    titles: dict[str, dict[int, set]] = {"shows": {}, "movies": {}}  # per year
+    offsets: dict[int, int] = {}  # seconds, per UTC hour (zones change their offset on the hour)
+    for moment, kind, trakt, show in db.execute(
+            "SELECT unixepoch(at), type, trakt, show_trakt FROM items WHERE section = 'history'"):
+        if moment is None:  # not a time
             continue
-        months[f"{local:%Y-%m}"] += 1
-        weekdays[local.weekday()] += 1
-        hours[local.hour] += 1
-        year = years.setdefault(str(local.year), {"plays": 0, "shows": set(), "movies": set(), "days": Counter()})
-        year["plays"] += 1
-        year["days"][f"{local:%Y-%m-%d}"] += 1
-        if kind == "movie":
-            year["movies"].add(trakt)
-        elif show is not None:
-            year["shows"].add(show)
+        offset = offsets.get(moment // 3600)
+        if offset is None:
+            offset = offsets[moment // 3600] = _offset(moment, zone)
+        local = moment + offset
+        hours[local % 86400 // 3600] += 1
+        days[local // 86400] += 1
+        if kind == "movie" or show is not None:
+            movie = kind == "movie"
+            titles["movies" if movie else "shows"].setdefault(_day(local // 86400).year, set()).add(
+                trakt if movie else show)
+    weekdays, months, years = [0] * 7, Counter(), {}
+    for day, plays in days.items():
+        on = _day(day)
+        weekdays[on.weekday()] += plays
+        months[on.year, on.month] += plays
+        years.setdefault(on.year, Counter())[on.isoformat()] = plays
     return {
         "months": _span(months), "weekdays": weekdays, "hours": hours,
         "top_shows": db.execute(
@@ -51,35 +56,40 @@ def compute(db: sqlite3.Connection, zone: tzinfo) -> dict:
         "ratings": [dict(db.execute("SELECT rating, COUNT(*) FROM items WHERE section = 'ratings' AND rating "
                                     "BETWEEN 1 AND 10 GROUP BY rating").fetchall()).get(value, 0)
                     for value in range(1, 11)],
-        "years": {name: {"plays": y["plays"], "shows": len(y["shows"]), "movies": len(y["movies"]),
-                         "busiest": list(max(y["days"].items(), key=lambda day: (day[1], day[0])))}
-                  for name, y in sorted(years.items())},
+        "years": {str(year): _review(per_day, *(len(titles[kind].get(year, ())) for kind in ("shows", "movies")))
+                  for year, per_day in sorted(years.items())},
         "zone": str(zone),
     }
 
 
-def _local(at: str, zone: tzinfo, offsets: dict[str, timedelta]) -> datetime | None:
-    """A play's time in the zone (its UTC offset looked up once an hour: zones change offset on the hour)."""
-    try:
-        moment = datetime.fromisoformat(at[:19])
-    except ValueError:
-        return None
-    hour = at[:13]
-    if hour not in offsets:
-        offsets[hour] = moment.replace(minute=0, second=0, tzinfo=timezone.utc).astimezone(zone).utcoffset() \
-            or timedelta()
-    return moment + offsets[hour]
+EPOCH = date(1970, 1, 1).toordinal()
 
 
-def _span(months: Counter[str]) -> list[tuple[str, int]]:
-    """Every month from the first play's to the last's, the empty ones too."""
+@functools.lru_cache(maxsize=1 << 16)  # days of 180 years
+def _day(number: int) -> date:
+    """The date of a day counted from 1970-01-01."""
+    return date.fromordinal(EPOCH + number)
+
+
+def _offset(moment: int, zone: tzinfo) -> int:
+    """The zone's UTC offset, in seconds, at a moment (seconds since 1970)."""
+    offset = datetime.fromtimestamp(moment, timezone.utc).astimezone(zone).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
+
+
+def _review(per_day: Counter[str], shows: int, movies: int) -> dict:
+    busiest = max(per_day.items(), key=lambda day: (day[1], day[0]))
+    return {"plays": per_day.total(), "shows": shows, "movies": movies, "busiest": list(busiest)}
+
+
+def _span(months: Counter[tuple[int, int]]) -> list[tuple[str, int]]:
+    """("YYYY-MM", plays) of every month from the first play's to the last's, the empty ones too."""
     if not months:
         return []
-    first, last = min(months), max(months)
-    year, month = int(first[:4]), int(first[5:])
+    (year, month), last = min(months), max(months)
     span = []
-    while f"{year:04d}-{month:02d}" <= last:
-        span.append((f"{year:04d}-{month:02d}", months.get(f"{year:04d}-{month:02d}", 0)))
+    while (year, month) <= last:
+        span.append((f"{year:04d}-{month:02d}", months.get((year, month), 0)))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return span
 
