@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from backups import archive
 from backups.access import get_backup_for_user
 from backups.models import Backup
 from backups.services import browse_index, charts, compare
@@ -31,8 +32,11 @@ def _unindexed(request: HttpRequest, *backups: Backup) -> HttpResponse | None:
         if served_archive_key(backup) is None:
             return render(request, "backups/missing.html", {"backup": backup}, status=404)
     for backup in backups:
-        if not browse_index.ensure(backup):
-            return render(request, "browse/preparing.html", {"backup": backup}, status=202)
+        try:
+            if not browse_index.ensure(backup):
+                return render(request, "browse/preparing.html", {"backup": backup}, status=202)
+        except archive.DamagedArchive:  # found out as it was opened: recorded, so every page now refuses it
+            return render(request, "backups/missing.html", {"backup": backup}, status=409)
     return None
 
 

@@ -21,6 +21,7 @@ def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    assert (ARTIFACTS / name).stat().st_size < 400_000
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(ARTIFACTS / name, README_IMAGES / name)
 

@@ -15,7 +15,7 @@ from backups.models import Backup
 from backups.services import browse_index, retention
 from backups.services.backup_run import run_backup
 from backups.services.import_run import import_export
-from tests.support import connect_account, find_all, page_text, parse, signed_in
+from tests.support import connect_account, damage_archive, find_all, page_text, parse, signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,3 +149,15 @@ def test_queries_do_not_grow_with_the_archive(backup, alice, django_assert_max_n
     client.get(f"/backups/{backup.pk}/browse/")
     with django_assert_max_num_queries(8):
         assert client.get(f"/backups/{backup.pk}/browse/history/", {"q": "the", "page": "2"}).status_code == 200
+
+
+def test_a_damaged_archive_is_refused_with_its_sentence_and_never_indexed(backup, alice):
+    damage_archive(backup.archive_key)  # not verified yet: the open finds it out
+    page = signed_in(alice).get(f"/backups/{backup.pk}/browse/")
+    assert page.status_code == 409, page.status_code
+    assert "failed its integrity check" in page_text(page) and "Traceback" not in page_text(page)
+    backup.refresh_from_db()
+    assert backup.verify_ok is False  # recorded: not downloaded, restored or opened again
+    assert signed_in(alice).get(f"/backups/{backup.pk}/download").status_code == 404
+    assert not browse_index.index_path(backup.sha256).exists()
+    assert not list(browse_index.index_path(backup.sha256).parent.glob("*.tmp"))

@@ -13,14 +13,14 @@ same name, one JSON file per endpoint (path mirroring the API path), and
 
 from backups.archive.digest import HashingReader, sha256_file, sha256_stream
 from backups.archive.names import SUFFIX, archive_name, archive_stamp, safe_component
-from backups.archive.reader import UnpackedArchive, iter_array_lines
+from backups.archive.reader import DamagedArchive, UnpackedArchive, iter_array_lines
 from backups.archive.verify import verify_archive
 from backups.archive.writer import (
     FORMAT_VERSION, ArchiveWriter, JsonArrayFile, encode_item, remove_leftovers,
 )
 
 __all__ = [
-    "FORMAT_VERSION", "SUFFIX", "ArchiveWriter", "HashingReader", "JsonArrayFile", "UnpackedArchive", "archive_name",
+    "FORMAT_VERSION", "SUFFIX", "ArchiveWriter", "DamagedArchive", "HashingReader", "JsonArrayFile", "UnpackedArchive", "archive_name",
     "archive_stamp", "encode_item", "iter_array_lines", "remove_leftovers", "safe_component",
     "sha256_file", "sha256_stream", "verify_archive",
 ]

@@ -125,11 +125,17 @@ def _rows(source: archive.UnpackedArchive) -> Iterator[tuple]:
 
 
 def build(backup: Backup) -> Path:
-    """Build the index of the backup's archive (unpacked into a temporary folder meanwhile); its path."""
+    """Build the index of the backup's archive (unpacked into a temporary folder meanwhile); its path. A damaged
+    archive (DamagedArchive) is recorded as such and indexed never."""
     from backups.services.backup_run import open_backup  # backup_run imports retention, which imports this
 
     with tempfile.TemporaryDirectory(prefix="index-") as work:
-        return _write(backup, open_backup(backup, Path(work) / "archive"))
+        try:
+            source = open_backup(backup, Path(work) / "archive")
+        except archive.DamagedArchive:
+            backup.record_verification(False)  # never indexed, served or restored as good from now on
+            raise
+        return _write(backup, source)
 
 
 def build_queued(backup: Backup) -> Path:
