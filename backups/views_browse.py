@@ -75,6 +75,8 @@ def backup_compare(request: HttpRequest, pk: int) -> HttpResponse:
     pair = compare.pick(backup, request.GET.get("with", "")[:20])
     others = backup.account.backups.filter(status=Backup.Status.SUCCESS).exclude(pk=backup.pk).order_by("-created")
     context = {"backup": backup, "account": backup.account, "others": others, "sections": browse_index.SHEETS}
+    if pair is None and request.GET.get("with"):
+        raise Http404("No such backup of this account.")  # another account's too: never compared, never named
     if pair is None:
         return render(request, "browse/compare.html", context)
     if waiting := _unindexed(request, *pair):

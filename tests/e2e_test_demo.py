@@ -21,7 +21,7 @@ import requests
 from tests.support import PASSWORD, ROOT, wait_for
 from tests.support.browser import BROWSER_TEST
 
-pytestmark = BROWSER_TEST
+pytestmark = [pytest.mark.backend_neutral, *BROWSER_TEST]
 
 
 def _free_port() -> int:

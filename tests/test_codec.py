@@ -7,6 +7,8 @@ import pytest
 
 from backups import archive, codec
 
+pytestmark = pytest.mark.backend_neutral
+
 
 def test_items_are_compact_utf8_in_their_key_order():
     assert codec.dumps({"title": "Amélie", "ids": {"trakt": 1}, "a": None}) == \

@@ -119,7 +119,8 @@ def test_only_the_same_accounts_backups_compare(two_backups, trakt, bob):
     bobs = run_backup(connect_account(trakt, "bob-trakt", bob, profile="tiny"))
     client = signed_in(bob)
     assert client.get(f"/backups/{newer.pk}/compare/").status_code == 404
-    page = client.get(f"/backups/{bobs.pk}/compare/", {"with": newer.pk})  # alice's, asked from bob's backup
+    assert client.get(f"/backups/{bobs.pk}/compare/", {"with": newer.pk}).status_code == 404  # alice's
+    page = client.get(f"/backups/{bobs.pk}/compare/")
     assert page.status_code == 200 and "nothing to compare" in page_text(page)
 
 
@@ -130,3 +131,13 @@ def test_the_data_loss_notice_links_to_the_comparison(two_backups, settings, mon
     monkeypatch.setattr(notify, "send", lambda account, title, body: sent.append(body))
     notify.data_dropped(newer, [("sync/history", 120, 60)], older)
     assert f"https://backups.example/backups/{newer.pk}/compare/?with={older.pk}" in sent[0]
+
+
+def test_the_pages_queries_are_fixed(two_backups, alice, django_assert_max_num_queries):
+    older, newer, *_ = two_backups
+    client = signed_in(alice)
+    client.get(f"/backups/{newer.pk}/compare/")  # both indexes built
+    with django_assert_max_num_queries(10):
+        assert client.get(f"/backups/{newer.pk}/compare/", {"section": "history", "kind": "removed"}).status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.get(f"/backups/{newer.pk}/charts/").status_code == 200

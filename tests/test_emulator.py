@@ -17,6 +17,8 @@ from urllib3.util import SKIP_HEADER
 
 from tests.support import CLIENT_ID, CLIENT_SECRET, OOB, ROOT
 
+pytestmark = pytest.mark.backend_neutral
+
 CID, SECRET = CLIENT_ID, CLIENT_SECRET
 CALLBACK = "http://testserver/connect/callback"  # the second redirect URI of the shared `emulator` fixture
 

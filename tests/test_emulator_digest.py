@@ -15,6 +15,8 @@ import pytest
 
 from trakt_emulator import Emulator
 
+pytestmark = pytest.mark.backend_neutral
+
 KINDS = ("movies", "shows", "seasons", "episodes")
 HIDDEN = ("calendar", "progress_watched", "progress_collected", "recommendations", "comments", "dropped")
 SAVED_FILTERS = ("movies", "shows", "calendars", "search")

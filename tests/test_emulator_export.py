@@ -19,6 +19,8 @@ from trakt_emulator.errors import NotFound
 from trakt_emulator.export import NO_EMULATOR_DATA, json_to_csv
 from trakt_emulator.reads import resolve_get
 
+pytestmark = pytest.mark.backend_neutral
+
 # The kinds of trakt's export (trakt-api README, "Trakt's own data export"), lists-list-* aside.
 KINDS = (
     "user-settings", "user-profile", "user-last-activities", "user-stats", "user-saved-filters",

@@ -47,7 +47,7 @@ from backups.services.grants import (
 from tests.support import ROOT, archive_copy, assert_archive_matches, connect_account
 
 # Backups fetch pages on a pool of threads, each with its own database connection: data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.backend_neutral, pytest.mark.django_db(transaction=True)]
 
 USER = "alice"
 # Small enough to be quick, big enough for a middle page (/sync/history: 3 pages of 250) and a last page

@@ -6,10 +6,12 @@ files over today; restore, browse and exports later).
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import shutil
 import tarfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -67,7 +69,10 @@ class UnpackedArchive:
                     name: str = "") -> UnpackedArchive:
         """Unpack an archive read from ``handle``, checking the whole stream against ``expected_sha256``."""
         hashing = HashingReader(handle)
-        _unpack(hashing, directory)
+        try:
+            _unpack(hashing, directory)
+        except (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError) as exc:  # not a storage's OSError
+            raise DamagedArchive(f"it cannot be read as a tar.gz archive ({exc})") from exc
         if expected_sha256 and hashing.finish() != expected_sha256:
             raise DamagedArchive("its checksum does not match the one recorded when it was made")
         return cls(directory, name)
